@@ -1,0 +1,38 @@
+# ML Lifecycle Lab. Two commands on a fresh machine with nothing but python3:
+#   make run    set up .venv if needed, then run the course end to end (lifecycle run)
+#   make test   set up .venv if needed, then lint and test everything
+# `make setup` (re)installs when .venv is missing or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROFILE ?= smoke
+# Offline machines: no analytics calls from DVC, no telemetry from Prefect.
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: setup run test lint lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/lifecycle run --profile $(PROFILE)
+
+lint: setup
+	$(BIN)/ruff check lifecycle tests benchmarks notebooks exercises
+
+test: lint
+	$(BIN)/pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf workspace build

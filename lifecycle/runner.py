@@ -1,0 +1,254 @@
+"""The course runner: execute the lesson notebooks in order with papermill, and collect results.
+
+A notebook reports its key results with :func:`record`; the runner gathers them per notebook
+into ``build/summary.json`` beside the executed notebooks (``build/notebooks/``).
+
+Taught in notebooks/00_start_here.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifecycle.config import Settings, load_settings, read_params
+from lifecycle.errors import ConfigError, NotebookError
+
+RECORD_ENV = "LIFECYCLE_RECORD_FILE"
+PROFILES = ("smoke", "full")
+DEFAULT_CELL_TIMEOUT = 300
+
+
+def record(**results: Any) -> dict[str, Any]:
+    """Record a lesson's key results for the course summary.
+
+    Under ``lifecycle run`` the values land in ``build/summary.json`` under the notebook's
+    name; run by hand they go to ``build/records/<notebook>.json``. Calling it again adds
+    to (and overwrites keys of) what the notebook recorded before.
+
+    Args:
+        **results: JSON-serialisable values (numpy numbers and arrays are converted).
+
+    Returns:
+        Everything this notebook has recorded so far.
+
+    Raises:
+        ConfigError: a value that cannot be written as JSON.
+    """
+    path = _record_path()
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    for key, value in results.items():
+        try:
+            recorded[key] = json.loads(json.dumps(value, default=_to_builtin))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"record({key}=…) got a {type(value).__name__}, which cannot be saved as "
+                              "JSON; record numbers, strings, booleans, lists or dicts of them") from err
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    return recorded
+
+
+def _record_path() -> Path:
+    if os.environ.get(RECORD_ENV):
+        return Path(os.environ[RECORD_ENV])
+    # JupyterLab tells the kernel which notebook it serves; elsewhere we cannot know.
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    name = Path(session).stem if session.endswith(".ipynb") else "interactive"
+    return load_settings().build / "records" / f"{name}.json"
+
+
+def _to_builtin(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, set | tuple):
+        return sorted(value) if isinstance(value, set) else list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook in a course run."""
+
+    name: str
+    status: str = "pending"
+    seconds: float = 0.0
+    results: dict[str, Any] = field(default_factory=dict)
+    executed: str = ""
+    error: str = ""
+    cell: int | None = None
+
+
+def list_notebooks(settings: Settings, only: list[str] | None = None) -> list[Path]:
+    """The lesson notebooks in order, or those named by ``only`` (``["01", "03"]`` or full names).
+
+    Raises:
+        ConfigError: a name in ``only`` matches no notebook.
+    """
+    notebooks = sorted(settings.notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return notebooks
+    chosen = []
+    for wanted in only:
+        matches = [nb for nb in notebooks if nb.stem == wanted or nb.stem.split("_")[0] == wanted]
+        if not matches:
+            raise ConfigError(f"--only {wanted!r} matches no notebook; the notebooks are "
+                              f"{', '.join(nb.stem for nb in notebooks)}")
+        chosen.extend(m for m in matches if m not in chosen)
+    return sorted(chosen)
+
+
+def profile_parameters(settings: Settings, profile: str, notebook: str) -> dict[str, Any]:
+    """Parameters of ``profile`` for one notebook: the profile's common values, then the
+    notebook's own section (``profiles.<profile>.notebooks.<name>``) from ``params.yaml``."""
+    profiles = read_params(settings.root).get("profiles") or {}
+    if profile not in profiles:
+        raise ConfigError(f"unknown profile {profile!r}; params.yaml defines {sorted(profiles) or 'none'}")
+    chosen = dict(profiles[profile] or {})
+    per_notebook = chosen.pop("notebooks", None) or {}
+    chosen.update(per_notebook.get(notebook) or {})
+    return chosen
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ``["seed=7", "reveal_answers=true"]`` into typed values (YAML rules: 7 → int, true → bool)."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"-p expects key=value with a Python name as key, got {pair!r} "
+                              "(for example -p seed=7)")
+        overrides[key] = yaml.safe_load(raw) if raw else ""
+    return overrides
+
+
+def run_course(profile: str = "smoke", only: list[str] | None = None, overrides: dict[str, Any] | None = None,
+               out: str | Path | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+               settings: Settings | None = None, progress: bool = True) -> dict[str, Any]:
+    """Execute the lesson notebooks in order and write ``summary.json``.
+
+    Args:
+        profile: the parameter profile from ``params.yaml`` (``smoke`` or ``full``).
+        only: notebook numbers or names to run (all when empty).
+        overrides: parameters that win over the profile, given to every notebook that declares them.
+        out: where executed notebooks and the summary go (default: the build folder).
+        cell_timeout: seconds any one cell may run before the notebook fails.
+        settings: the settings to use (default: :func:`load_settings`).
+        progress: show papermill's per-cell progress bar.
+
+    Returns:
+        The summary written to ``<out>/summary.json``.
+
+    Raises:
+        ConfigError: unknown profile, notebook or parameter.
+        NotebookError: a notebook failed; earlier notebooks' outputs and the summary are kept.
+    """
+    import papermill
+
+    settings = settings or load_settings()
+    out = Path(out) if out else settings.build
+    notebooks = list_notebooks(settings, only)
+    overrides = dict(overrides or {})
+    declared = {nb.stem: _declared_parameters(nb) for nb in notebooks}
+    unused = [k for k in overrides if not any(k in names for names in declared.values())]
+    if unused:
+        known = sorted(set().union(*declared.values()))
+        raise ConfigError(f"parameter(s) {unused} are declared by none of the notebooks to run; "
+                          f"their parameters are {known}")
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"profile": profile, "notebooks": {}}
+    summary_path = out / "summary.json"
+    started = time.perf_counter()
+    for index, notebook in enumerate(notebooks, start=1):
+        run = NotebookRun(name=notebook.stem, executed=str(out / "notebooks" / notebook.name))
+        wanted = {**profile_parameters(settings, profile, notebook.stem), **overrides}
+        parameters = {k: v for k, v in wanted.items() if k in declared[notebook.stem]}
+        record_file = out / "records" / f"{notebook.stem}.json"
+        record_file.unlink(missing_ok=True)
+        print(f"[{index}/{len(notebooks)}] {notebook.stem} {parameters}", flush=True)
+        os.environ[RECORD_ENV] = str(record_file)
+        clock = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook), run.executed, parameters=parameters, cwd=str(notebook.parent),
+                kernel_name="python3", progress_bar=progress, execution_timeout=cell_timeout,
+                log_output=False, stdout_file=None, stderr_file=None)
+            run.status = "ok"
+        except Exception as err:  # papermill raises its own error for cells, others for kernels
+            run.status = "failed"
+            run.cell, run.error = _failure(err)
+        finally:
+            os.environ.pop(RECORD_ENV, None)
+            run.seconds = round(time.perf_counter() - clock, 2)
+            run.results = json.loads(record_file.read_text()) if record_file.is_file() else {}
+            summary["notebooks"][run.name] = {k: v for k, v in vars(run).items() if k != "name"}
+            summary["seconds"] = round(time.perf_counter() - started, 2)
+            _write_json(summary_path, summary)
+        if run.status == "failed":
+            raise NotebookError(run.name, run.cell, run.error, run.executed)
+    return summary
+
+
+def _declared_parameters(notebook: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def _failure(err: Exception) -> tuple[int | None, str]:
+    """The failing cell's index and a one-line error from what papermill raised."""
+    cell = getattr(err, "cell_index", None)
+    name, value = getattr(err, "ename", None), getattr(err, "evalue", None)
+    text = f"{name}: {value}" if name else f"{type(err).__name__}: {err}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # tracebacks arrive coloured
+    return cell, text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A plain-text table of a run: notebook, status, seconds, recorded results."""
+    lines = [f"{'notebook':<28} {'status':<7} {'seconds':>8}  results"]
+    for name, run in summary["notebooks"].items():
+        results = ", ".join(f"{k}={_short(v)}" for k, v in run["results"].items())
+        lines.append(f"{name:<28} {run['status']:<7} {run['seconds']:>8.1f}  {results}")
+    lines.append(f"{'total':<28} {'':<7} {summary.get('seconds', 0):>8.1f}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def main_run(args: Any) -> int:
+    """The ``lifecycle run`` command."""
+    only = [part for item in (args.only or []) for part in item.split(",") if part]
+    try:
+        summary = run_course(args.profile, only, parse_overrides(args.param or []), args.out,
+                             args.cell_timeout, progress=not args.no_progress)
+    except NotebookError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        summary_file = Path(args.out or load_settings().build) / "summary.json"
+        if summary_file.is_file():
+            print(format_summary(json.loads(summary_file.read_text())), file=sys.stderr)
+        return 1
+    print()
+    print(format_summary(summary))
+    return 0
