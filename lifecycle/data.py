@@ -115,11 +115,30 @@ def generate_transactions(rows: int = 50_000, seed: int = 42, scenario: str = "b
         testing = _card_testing_bursts(rng, people, new_rows, start_day, days)
         bursts = {k: np.concatenate([bursts[k], testing[k]]) for k in bursts}
     n_legit = max(rows - len(bursts["user"]), 0)
-    legit = _legit_transactions(rng, people, n_legit, start_day, days, scenario)
+    # Draw extra genuine rows, then drop those on cards blocked after a fraud burst.
+    legit = _legit_transactions(rng, people, int(n_legit * 1.25) + 10, start_day, days, scenario)
+    legit = _block_cards(rng, legit, bursts, n_legit)
     table = {k: np.concatenate([legit[k], bursts[k]])[:rows] for k in legit}
     if scenario == "data_drift":
         table["amount"] = table["amount"] * 1.45  # inflation and a new premium segment
     return _assemble(table, start_day)
+
+
+def _block_cards(rng: np.random.Generator, legit: dict[str, np.ndarray], bursts: dict[str, np.ndarray],
+                 n_keep: int) -> dict[str, np.ndarray]:
+    """The bank blocks a card once its fraud is reported: the user's genuine spending stops for a
+    while (a new card takes about a week). Keeps ``n_keep`` genuine rows, chosen at random."""
+    fraud = bursts["is_fraud"] == 1
+    blocked = np.zeros(len(legit["user"]), dtype=bool)
+    if fraud.any():
+        ends = pd.DataFrame({"user": bursts["user"][fraud], "end": bursts["seconds"][fraud]}).groupby("user")["end"]
+        first_end = ends.min()
+        end = first_end.reindex(legit["user"]).to_numpy()
+        reported = end + rng.uniform(0.5, 2, len(end)) * _SECONDS_PER_DAY
+        blocked = (legit["seconds"] > reported) & (legit["seconds"] < reported + 7 * _SECONDS_PER_DAY)
+    keep = np.flatnonzero(~blocked)
+    keep = np.sort(rng.choice(keep, size=min(n_keep, len(keep)), replace=False))
+    return {k: v[keep] for k, v in legit.items()}
 
 
 def _check_arguments(rows: int, scenario: str, days: int, users: int, fraud_rate: float,
@@ -216,9 +235,10 @@ def _card_testing_bursts(rng: np.random.Generator, people: dict, n_rows: int, st
     lengths = _burst_lengths(rng, n_rows, 6.0, low=4, high=10)
     n_bursts = len(lengths)
     burst = np.repeat(np.arange(n_bursts), lengths)
-    user = rng.integers(0, len(people["activity"]), n_bursts)[burst]
+    burst_user = rng.integers(0, len(people["activity"]), n_bursts)
+    user = burst_user[burst]
     n = len(burst)
-    hour = (_sample(rng, _normalise(_HOURLY), n_bursts) + people["hour_shift"][user[np.r_[True, burst[1:] != burst[:-1]]]]) % 24
+    hour = (_sample(rng, _normalise(_HOURLY), n_bursts) + people["hour_shift"][burst_user]) % 24
     start = rng.integers(0, days, n_bursts) * _SECONDS_PER_DAY + hour * 3600 + rng.integers(0, 3600, n_bursts)
     gaps = rng.exponential(90, n).astype(np.int64)
     gaps[np.r_[True, burst[1:] != burst[:-1]]] = 0
