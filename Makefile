@@ -28,8 +28,11 @@ run: setup
 lint: setup
 	$(BIN)/ruff check lifecycle tests benchmarks notebooks exercises
 
+# nbval executes every notebook; only cells tagged nbval-check-output are compared.
+NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebooks/sanitize.cfg
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest tests notebooks exercises $(NBVAL)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

@@ -214,8 +214,7 @@ def _fraud_bursts(rng: np.random.Generator, people: dict, n_rows: int, start_day
     n = len(burst)
     start = rng.integers(0, days, n_bursts) * _SECONDS_PER_DAY + burst_hour * 3600 + rng.integers(0, 3600, n_bursts)
     gaps = rng.exponential(240, n).astype(np.int64)
-    first = np.r_[True, burst[1:] != burst[:-1]]
-    gaps[first] = 0
+    gaps[_starts(burst)] = 0
     seconds = start[burst] + _cumsum_within(gaps, burst)
     normal = np.exp(people["typical_log_amount"][user] + rng.normal(0, 1, n) * people["spread"][user])
     inflated = np.exp(people["typical_log_amount"][user] + np.log(rng.uniform(3, 12, n)))
@@ -241,7 +240,7 @@ def _card_testing_bursts(rng: np.random.Generator, people: dict, n_rows: int, st
     hour = (_sample(rng, _normalise(_HOURLY), n_bursts) + people["hour_shift"][burst_user]) % 24
     start = rng.integers(0, days, n_bursts) * _SECONDS_PER_DAY + hour * 3600 + rng.integers(0, 3600, n_bursts)
     gaps = rng.exponential(90, n).astype(np.int64)
-    gaps[np.r_[True, burst[1:] != burst[:-1]]] = 0
+    gaps[_starts(burst)] = 0
     seconds = start[burst] + _cumsum_within(gaps, burst)
     amount = np.exp(people["typical_log_amount"][user]) * rng.uniform(0.1, 0.5, n)
     category = _sample_rows(rng, people["category_prefs"][user])
@@ -299,9 +298,14 @@ def _burst_lengths(rng: np.random.Generator, n_rows: int, mean: float, low: int,
 def _cumsum_within(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running sum of ``values`` restarting at each new (contiguous) group."""
     total = np.cumsum(values)
-    starts = np.r_[True, group[1:] != group[:-1]]
+    starts = _starts(group)
     offset = np.maximum.accumulate(np.where(starts, total - values, 0))
     return total - offset
+
+
+def _starts(group: np.ndarray) -> np.ndarray:
+    """True where a new (contiguous) group begins."""
+    return np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, dtype=bool)
 
 
 def _weekdays(start_day: np.datetime64, days: int) -> np.ndarray:
@@ -391,7 +395,7 @@ def validate_transactions(frame: pd.DataFrame, source: str = "table", require_la
         else:
             bad = values.astype(str).str.len() == 0
         if bad.any():
-            rows = list(np.flatnonzero(bad.to_numpy())[:3])
+            rows = [int(i) for i in np.flatnonzero(bad.to_numpy())[:3]]
             examples = [values.iloc[i] for i in rows]
             want = {"datetime": "an ISO timestamp like 2026-01-01T08:15:00",
                     "number": "a non-negative number", "0/1": "0 or 1",

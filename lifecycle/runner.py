@@ -186,7 +186,7 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
             run.status = "ok"
         except Exception as err:  # papermill raises its own error for cells, others for kernels
             run.status = "failed"
-            run.cell, run.error = _failure(err)
+            run.cell, run.error = _failure(err, notebook, Path(run.executed))
         finally:
             os.environ.pop(RECORD_ENV, None)
             run.seconds = round(time.perf_counter() - clock, 2)
@@ -205,13 +205,29 @@ def _declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
-def _failure(err: Exception) -> tuple[int | None, str]:
-    """The failing cell's index and a one-line error from what papermill raised."""
-    cell = getattr(err, "cell_index", None)
+def _failure(err: Exception, source: Path, executed: Path) -> tuple[int | None, str]:
+    """The failing cell (its index in the *source* notebook, as a learner counts cells in
+    JupyterLab from 0) and a one-line error naming the cell's first line."""
+    import nbformat
+
+    index = getattr(err, "cell_index", None)
     name, value = getattr(err, "ename", None), getattr(err, "evalue", None)
     text = f"{name}: {value}" if name else f"{type(err).__name__}: {err}"
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # tracebacks arrive coloured
-    return cell, text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).strip()  # tracebacks arrive coloured
+    text = text.splitlines()[0] if text else type(err).__name__
+    if index is None or not executed.is_file():
+        return None, text
+    # papermill adds an injected-parameters cell and error banners: find the cell whose output
+    # is the error, and map it back to the source notebook by its id.
+    failed = next((cell for cell in nbformat.read(executed, as_version=4).cells
+                   if any(out.get("output_type") == "error" for out in cell.get("outputs", []))), None)
+    if failed is None:
+        return None, text
+    cells = nbformat.read(source, as_version=4).cells
+    ids = [cell.get("id") for cell in cells]
+    cell = ids.index(failed.get("id")) if failed.get("id") in ids else index
+    first_line = failed.source.strip().splitlines()[0] if failed.source.strip() else ""
+    return cell, f"{text} (in `{first_line[:60]}`)"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
