@@ -16,16 +16,3 @@ def isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     return tmp_path
 
-
-def pytest_configure(config):
-    """nbval runs the notebooks in kernels that inherit this environment: give them a
-    workspace of their own, so `make test` never changes the learner's workspace/."""
-    import os
-    import tempfile
-
-    if "LIFECYCLE_WORKSPACE" not in os.environ:
-        scratch = tempfile.mkdtemp(prefix="lifecycle-test-")
-        os.environ["LIFECYCLE_WORKSPACE"] = os.path.join(scratch, "workspace")
-        os.environ["LIFECYCLE_BUILD"] = os.path.join(scratch, "build")
-    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -1,0 +1,349 @@
+"""Data versioning with DVC and git, in a sandbox repository under the workspace.
+
+Every helper runs the real ``git`` or ``dvc`` command, prints it as a shell line
+(``$ dvc add data/transactions.csv``) with its output, and keeps it in the repository's
+``history``, so a notebook shows exactly what a learner would type. A failing command raises
+:class:`~lifecycle.errors.CommandError` with the command, its exit code, its output and a hint.
+
+The sandbox is a git repository of its own (``git init`` inside it, and git is never allowed to
+look above it), so nothing here touches the kit's own history.
+
+Taught in notebooks/01_data_versioning.ipynb; :func:`ensure_sandbox` gives later lessons
+(notebooks/04_orchestration.ipynb) the sandbox as lesson 01 leaves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lifecycle.config import Settings
+from lifecycle.data import generate_transactions, write_transactions
+from lifecycle.environment import find_command
+from lifecycle.errors import CommandError, ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATA_FILE = "data/transactions.csv"
+REMOTE_NAME = "storage"
+SANDBOX_NAME = "data-repo"
+# Tag → first day of the 30 days of transactions it holds (the same customers, a month apart).
+DATA_VERSIONS = {"data-v1": "2026-01-01", "data-v2": "2026-02-01"}
+# Local to the sandbox: a learner's global git settings (signing, identity) must not matter.
+GIT_CONFIG = {"user.name": "ML Lifecycle Lab", "user.email": "lab@lifecycle.invalid",
+              "commit.gpgsign": "false", "tag.gpgsign": "false"}
+MARKER = "lifecycle-sandbox"  # written inside .git/ by init_sandbox: only such folders are ever deleted
+COMMAND_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """One command that ran: as a shell line, what it printed, and how many seconds it took."""
+
+    shell: str
+    stdout: str
+    seconds: float
+    stderr: str = ""
+
+    @property
+    def output(self) -> str:
+        return "\n".join(text for text in (self.stdout, self.stderr) if text)
+
+    def __str__(self) -> str:
+        return f"$ {self.shell}\n{self.output}".rstrip()
+
+
+class DataRepo:
+    """A git + DVC sandbox repository: runs commands in it, prints and remembers them.
+
+    Args:
+        path: the repository's folder (holding ``.git``; see :func:`init_sandbox`).
+        remote_url: the DVC default remote, named in hints.
+        echo: print each command and its output as it runs.
+
+    Raises:
+        ConfigError: ``path`` is not a git repository of its own.
+    """
+
+    def __init__(self, path: str | Path, remote_url: str = "", echo: bool = True) -> None:
+        self.path = Path(path).resolve()
+        if not (self.path / ".git").is_dir():
+            raise ConfigError(f"{self.path} is not a git repository of its own (no .git folder); "
+                              "create the sandbox with init_sandbox(path, remote_url)")
+        self.remote_url = remote_url
+        self.echo = echo
+        self.history: list[CommandRun] = []
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / DATA_FILE
+
+    def git(self, *args: str, hint: str = "") -> CommandRun:
+        """Run ``git ARGS`` in the sandbox."""
+        return self.note(run_command([_git(), *args], self.path, shlex.join(["git", *args]), hint))
+
+    def dvc(self, *args: str, hint: str = "") -> CommandRun:
+        """Run ``dvc ARGS`` in the sandbox with the DVC installed beside this Python."""
+        dvc = find_command("dvc")
+        argv = [dvc] if dvc else [sys.executable, "-m", "dvc"]
+        hint = hint or f"run 'make setup' if dvc is missing, else run the command in {self.path} for details"
+        return self.note(run_command([*argv, *args], self.path, shlex.join(["dvc", *args]), hint))
+
+    def note(self, done: CommandRun) -> CommandRun:
+        """Remember (and print) a command: one that ran, or a Python step shown as its shell equivalent."""
+        self.history.append(done)
+        if self.echo:
+            print(done, flush=True)
+        return done
+
+    def transcript(self) -> str:
+        """Every command so far, as a shell script a learner could paste into a terminal."""
+        return "\n".join(run.shell for run in self.history)
+
+
+def _git() -> str:
+    return find_command("git") or "git"
+
+
+def run_command(argv: list[str], cwd: Path, shown: str = "", hint: str = "") -> CommandRun:
+    """Run ``argv`` in ``cwd``, with git unable to find a repository above ``cwd`` and DVC analytics off.
+
+    ``shown`` is the shell line to print (default ``argv``); ``hint`` what to try if it fails.
+
+    Raises:
+        CommandError: the program is missing, timed out, or exited with a non-zero status.
+    """
+    shown = shown or shlex.join(argv)
+    # GIT_* variables set by a caller (a git hook, CI) would point git at another repository; the
+    # colour variables a Jupyter kernel sets would make DVC draw spinners into the captured output.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR")}
+    env.update(GIT_CEILING_DIRECTORIES=str(Path(cwd).resolve().parent), GIT_TERMINAL_PROMPT="0",
+               DVC_NO_ANALYTICS="1")
+    clock = time.perf_counter()
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=COMMAND_TIMEOUT, check=False)
+    except FileNotFoundError as err:
+        raise CommandError(f"cannot run `{shown}`: {argv[0]} is not installed; install git "
+                           "(e.g. apt install git), and run 'make setup' for dvc", argv) from err
+    except subprocess.TimeoutExpired as err:
+        raise CommandError(f"`{shown}` did not finish within {COMMAND_TIMEOUT} s in {cwd}; "
+                           f"hint: {hint or 'check that the remote is reachable'}", argv) from err
+    ran = CommandRun(shown, done.stdout.rstrip(), round(time.perf_counter() - clock, 2), done.stderr.rstrip())
+    if done.returncode != 0:
+        tail = "\n".join(ran.output.splitlines()[-12:])
+        raise CommandError(f"`{shown}` failed with exit code {done.returncode} in {cwd}:\n{tail}\n"
+                           f"hint: {hint or 'run the same command in that folder to see more'}",
+                           argv, done.returncode, ran.output)
+    return ran
+
+
+def file_md5(path: str | Path) -> str:
+    """The md5 of a file's bytes: what DVC 3 records in the ``.dvc`` pointer of a single file."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_remote_url(url: str) -> str:
+    """A remote as DVC should store it: URLs (``s3://…``) unchanged, local folders made absolute.
+
+    Raises:
+        ConfigError: an empty URL.
+    """
+    url = str(url).strip()
+    if not url:
+        raise ConfigError("the DVC remote URL is empty; pass a folder or a URL such as s3://bucket/fraud, "
+                          "or leave it to settings.dvc_remote_url")
+    return url if "://" in url else str(Path(url).expanduser().resolve())
+
+
+def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRepo:
+    """Start a fresh git + DVC repository at ``path`` whose default DVC remote is ``remote_url``.
+
+    A sandbox left by an earlier run is deleted first, so every run starts from the same state;
+    the remote is kept (it stores files by hash, so pushing the same data again sends nothing).
+
+    Args:
+        path: the sandbox folder: missing, empty, or a sandbox made by this function.
+        remote_url: a local folder or any URL DVC supports (``s3://…`` needs ``pip install 'dvc[s3]'``).
+        echo: print each command as it runs.
+
+    Returns:
+        The :class:`DataRepo`, with one commit holding DVC's configuration.
+
+    Raises:
+        ConfigError: ``path`` holds something this module did not create.
+        CommandError: git or dvc failed.
+    """
+    path = Path(path).resolve()
+    remote_url = resolve_remote_url(remote_url)
+    _remove_old_sandbox(path)
+    path.mkdir(parents=True)
+    initialised = run_command([_git(), "init", "-b", "main"], path, "git init -b main",
+                              hint="git 2.28 or newer is needed for 'init -b'")
+    (path / ".git" / MARKER).write_text("made by lifecycle.versioning.init_sandbox; safe to delete\n")
+    repo = DataRepo(path, remote_url, echo)
+    repo.note(initialised)
+    for key, value in GIT_CONFIG.items():
+        repo.git("config", key, value)
+    repo.dvc("init")
+    repo.dvc("config", "core.analytics", "false")
+    repo.dvc("remote", "add", "--default", REMOTE_NAME, remote_url)
+    repo.git("add", ".dvc", ".dvcignore")
+    repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
+    return repo
+
+
+def _remove_old_sandbox(path: Path) -> None:
+    if not path.exists():
+        return
+    if not path.is_dir() or (any(path.iterdir()) and not (path / ".git" / MARKER).is_file()):
+        raise ConfigError(f"{path} already holds files that are not a lifecycle sandbox; the sandbox starts "
+                          "fresh on every run, so choose an empty or new folder (or move those files)")
+
+    def make_writable(function, name, _error):  # DVC's cache files are read-only (matters on Windows)
+        os.chmod(name, stat.S_IWRITE | stat.S_IREAD)
+        function(name)
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+def track_data(repo: DataRepo, relative: str = DATA_FILE) -> CommandRun:
+    """``dvc add``: move the file's bytes into the cache and write the small ``.dvc`` pointer git tracks."""
+    return repo.dvc("add", relative)
+
+
+def commit_version(repo: DataRepo, tag: str, message: str, relative: str = DATA_FILE) -> None:
+    """Commit the ``.dvc`` pointer (and the ``.gitignore`` keeping the data out of git), and tag it."""
+    pointer = Path(relative)
+    repo.git("add", f"{pointer}.dvc", str(pointer.parent / ".gitignore"))
+    repo.git("commit", "--quiet", "-m", message)
+    repo.git("tag", tag, hint=f"tags are unique: list them with 'git tag' and choose a new name for {tag!r}")
+
+
+def push_data(repo: DataRepo) -> CommandRun:
+    """``dvc push``: copy the cached data the default remote does not hold yet."""
+    return repo.dvc("push", hint=f"check that the remote {repo.remote_url} exists and is writable "
+                                 "(for s3:// install 'dvc[s3]' and set your AWS credentials)")
+
+
+def version_data(repo: DataRepo, frame: pd.DataFrame, tag: str, message: str) -> str:
+    """Write ``frame`` as the data file, then ``dvc add``, commit, tag and ``dvc push`` it.
+
+    Returns:
+        The md5 of the data file that was versioned.
+    """
+    write_transactions(frame, repo.data_file)
+    track_data(repo)
+    commit_version(repo, tag, message)
+    push_data(repo)
+    return file_md5(repo.data_file)
+
+
+def diff_versions(repo: DataRepo, old: str, new: str) -> dict:
+    """``dvc diff --json --show-hash OLD NEW``: the tracked files that changed between two revisions."""
+    import json
+
+    return json.loads(repo.dvc("diff", "--json", "--show-hash", old, new).stdout or "{}")
+
+
+def restore_version(repo: DataRepo, rev: str, pull: bool = False) -> str:
+    """Bring back the data of git revision ``rev`` (``data-v1``, ``HEAD``, a commit); returns its md5.
+
+    The ``.dvc`` pointer is checked out as it was at ``rev``; then ``dvc checkout`` makes the file
+    match it from the local cache, or with ``pull=True`` ``dvc pull`` fetches it from the remote.
+    """
+    repo.git("checkout", rev, "--", f"{DATA_FILE}.dvc")
+    if pull:
+        return pull_data(repo)
+    repo.dvc("checkout", hint="the cache may not hold this version; 'dvc pull' fetches it from the remote")
+    return file_md5(repo.data_file)
+
+
+def clear_cache(repo: DataRepo) -> None:
+    """Delete DVC's local cache and the data file, as on a fresh clone or a lost laptop."""
+    shutil.rmtree(repo.path / ".dvc" / "cache", ignore_errors=True)
+    repo.data_file.unlink(missing_ok=True)
+    repo.note(CommandRun(f"rm -rf .dvc/cache {DATA_FILE}", "", 0.0))
+
+
+def pull_data(repo: DataRepo) -> str:
+    """``dvc pull``: fetch the data the ``.dvc`` pointers name from the remote; returns its md5."""
+    repo.dvc("pull", hint=f"check that the remote {repo.remote_url} is reachable and holds the data "
+                          "(did 'dvc push' run?)")
+    return file_md5(repo.data_file)
+
+
+def version_frame(tag: str, rows: int, seed: int) -> pd.DataFrame:
+    """The transactions of data version ``tag``: 30 days from ``DATA_VERSIONS[tag]``.
+
+    Raises:
+        ConfigError: an unknown tag.
+    """
+    if tag not in DATA_VERSIONS:
+        raise ConfigError(f"unknown data version {tag!r}; the versions are {sorted(DATA_VERSIONS)}")
+    return generate_transactions(rows=rows, seed=seed, start=DATA_VERSIONS[tag])
+
+
+def ensure_sandbox(settings: Settings, rows: int = 20_000, seed: int | None = None,
+                   remote_url: str = "", echo: bool = False) -> DataRepo:
+    """The data sandbox as notebook 01 leaves it: reused if it is there, else built.
+
+    Reused when it was made by :func:`init_sandbox`, its default remote is ``remote_url`` and its
+    ``data-v1``/``data-v2`` tags hold exactly the data of ``rows`` and ``seed``; otherwise rebuilt
+    fresh: both versions committed, tagged and pushed, ``data-v2`` (HEAD) in the working copy.
+
+    Args:
+        settings: the sandbox is ``settings.workspace / 'data-repo'``.
+        rows: transactions per version.
+        seed: the data seed (default ``settings.seed``).
+        remote_url: the DVC remote (default ``settings.dvc_remote_url``).
+        echo: print the commands that run.
+
+    Raises:
+        ConfigError: the sandbox folder holds files this module did not create.
+        CommandError: git or dvc failed.
+    """
+    seed = settings.seed if seed is None else seed
+    remote_url = resolve_remote_url(remote_url or settings.dvc_remote_url)
+    path = settings.ensure_dirs().workspace / SANDBOX_NAME
+    frames = {tag: version_frame(tag, rows, seed) for tag in DATA_VERSIONS}
+    if _sandbox_matches(path, remote_url, frames):
+        return DataRepo(path, remote_url, echo)
+    repo = init_sandbox(path, remote_url, echo)
+    for tag, frame in frames.items():
+        version_data(repo, frame, tag, f"Data {tag}: transactions from {DATA_VERSIONS[tag]}")
+    return repo
+
+
+def _sandbox_matches(path: Path, remote_url: str, frames: dict[str, pd.DataFrame]) -> bool:
+    import yaml
+    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
+
+    if not (path / ".git" / MARKER).is_file():
+        return False
+    if ConfigObj(str(path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}).get("url") != remote_url:
+        return False
+    if not set(frames) <= set(run_command([_git(), "tag", "--list"], path).stdout.split()):
+        return False  # an interrupted run
+    with tempfile.TemporaryDirectory() as scratch:
+        for tag, frame in frames.items():
+            pointer = yaml.safe_load(run_command([_git(), "show", f"{tag}:{DATA_FILE}.dvc"], path).stdout)
+            if pointer["outs"][0]["md5"] != file_md5(write_transactions(frame, Path(scratch) / f"{tag}.csv")):
+                return False
+    return True
