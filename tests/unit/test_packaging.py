@@ -21,7 +21,8 @@ def _name(requirement: str) -> str:
 
 def test_environment_yml_installs_what_pyproject_declares():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r): r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    wanted = {_name(r): r.replace(" ", "") for r in project["dependencies"] + extras["test"] + extras["orchestration"]}
     conda = [d for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"] if isinstance(d, str)]
     have = {_name(d): d.replace(" ", "") for d in conda if _name(d) not in ("python", "pip")}
     assert have == wanted
