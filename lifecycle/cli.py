@@ -41,8 +41,16 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     generate.set_defaults(handler="lifecycle.data:generate_command")
 
 
+def _add_progress(commands: argparse._SubParsersAction) -> None:
+    progress = commands.add_parser("progress", help="print a learner's quiz score per lesson")
+    progress.add_argument("--learner", default=None,
+                          help="whose answers (default: $LIFECYCLE_LEARNER, $JUPYTERHUB_USER or your user name)")
+    progress.add_argument("--json", action="store_true", help="print the scores as JSON")
+    progress.set_defaults(handler="lifecycle.progress:progress_command")
+
+
 # One function per subcommand, in the order `lifecycle --help` lists them.
-SUBCOMMANDS = [_add_run, _add_data]
+SUBCOMMANDS = [_add_run, _add_data, _add_progress]
 
 
 def build_parser() -> argparse.ArgumentParser:
