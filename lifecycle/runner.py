@@ -164,6 +164,9 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         known = sorted(set().union(*declared.values()))
         raise ConfigError(f"parameter(s) {unused} are declared by none of the notebooks to run; "
                           f"their parameters are {known}")
+    # Kernels inherit this: scikit-learn's OpenMP threads thrash on a small machine shared with the
+    # servers the lessons start (an HGB fit went from 0.3 s to 8–17 s). A user's own setting wins.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     (out / "records").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"profile": profile, "notebooks": {}}

@@ -24,6 +24,7 @@ CHECKED = "nbval-check-output"
 def strip(nb: nbformat.NotebookNode, keep_checked: bool = True) -> nbformat.NotebookNode:
     """Remove outputs (except checked cells') and execution metadata."""
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)  # widget state carries random model ids: churn, not content
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)

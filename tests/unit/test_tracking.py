@@ -1,0 +1,202 @@
+"""lifecycle.tracking against a real MLflow sqlite store in each test's own workspace (see conftest)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lifecycle.config import load_settings
+from lifecycle.data import generate_transactions
+from lifecycle.errors import ConfigError
+from lifecycle.features import build_features, split_by_time
+from lifecycle.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    HISTORY_ARTIFACT,
+    alias_version,
+    apply_promotion,
+    compare_runs,
+    compare_with_champion,
+    ensure_champion,
+    load_served_model,
+    log_fraud_model,
+    mlflow_client,
+    promote,
+    register_run,
+    set_alias,
+    should_promote,
+    start_mlflow_server,
+)
+from lifecycle.training import predict_scores, train_fraud_model
+
+
+@pytest.fixture(scope="module")
+def windows():
+    """Train, test and holdout windows of a small table, and the history before the holdout."""
+    development, holdout = split_by_time(generate_transactions(4_000, seed=7), test_fraction=0.25)
+    train, test = split_by_time(development, test_fraction=0.3)
+    return {"train": train, "test": test, "holdout": holdout, "development": development}
+
+
+@pytest.fixture(scope="module")
+def good(windows):
+    return train_fraud_model(windows["train"], windows["test"], "logreg", seed=7)
+
+
+@pytest.fixture(scope="module")
+def poor(windows):
+    """A one-split stump: far worse at ranking fraud than the logistic regression."""
+    return train_fraud_model(windows["train"], windows["test"], "random_forest", seed=7, n_estimators=1, max_depth=1)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An empty MLflow sqlite database, made once: creating its tables takes seconds, copying it none."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    mlflow_client(load_settings(mlflow_tracking_uri=f"sqlite:///{path}")).search_experiments()
+    return path
+
+
+@pytest.fixture
+def settings(isolated_workspace, empty_store):
+    """Settings whose store is a fresh sqlite database in this test's own workspace."""
+    settings = load_settings().ensure_dirs()
+    assert settings.mlflow_tracking_uri == f"sqlite:///{settings.workspace / 'mlflow.db'}"
+    assert str(isolated_workspace) in settings.mlflow_tracking_uri, "tests must not touch the real store"
+    shutil.copyfile(empty_store, settings.workspace / "mlflow.db")
+    return settings
+
+
+def check_and_apply(version, windows, settings, min_gain=0.0):
+    check = compare_with_champion(version, windows["holdout"], windows["development"], settings, min_gain=min_gain)
+    return check, apply_promotion(check, settings)
+
+
+@pytest.mark.parametrize(("challenger", "champion", "min_gain", "expected"), [
+    (0.50, None, 0.0, True),     # no champion yet
+    (0.81, 0.80, 0.0, True),     # better
+    (0.80, 0.80, 0.0, True),     # a tie promotes: "not lower"
+    (0.79, 0.80, 0.0, False),    # lower
+    (0.80, 0.80, 0.01, False),   # a tie is not enough when a margin is asked for
+    (0.82, 0.80, 0.01, True),    # ... a gain above the margin is
+])
+def test_promotion_rule(challenger, champion, min_gain, expected):
+    assert should_promote(challenger, champion, min_gain) is expected
+
+
+def test_first_challenger_becomes_champion(windows, good, settings):
+    _, version = log_fraud_model(good, windows["train"], "logreg", settings)
+    assert alias_version(CHAMPION, settings) is None
+    check, champion = check_and_apply(version, windows, settings)
+    assert (check.promote, check.champion_version, check.reason) == (True, None, "no champion yet")
+    assert champion == version == "1"
+    tags = mlflow_client(settings).get_model_version(settings.registered_model, version).tags
+    assert tags["validation_status"] == "approved" and tags["compared_with"] == "none"
+
+
+def test_worse_challenger_is_rejected_and_champion_stays(windows, good, poor, settings):
+    _, champion = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
+    _, challenger = log_fraud_model(poor, windows["train"], "stump", settings, alias=CHALLENGER)
+    check, after = check_and_apply(challenger, windows, settings)
+    assert check.challenger_metrics["pr_auc"] < check.champion_metrics["pr_auc"]
+    assert not check.promote and after == champion
+    assert alias_version(CHALLENGER, settings) == challenger
+    tags = mlflow_client(settings).get_model_version(settings.registered_model, challenger).tags
+    assert tags["validation_status"] == "rejected" and tags["compared_with"] == champion
+    assert list(check.table().index) == [f"challenger (v{challenger})", f"champion (v{champion})"]
+
+
+def test_better_challenger_replaces_champion(windows, good, poor, settings):
+    _, old = log_fraud_model(poor, windows["train"], "stump", settings, alias=CHAMPION)
+    _, new = log_fraud_model(good, windows["train"], "logreg", settings)
+    check, after = check_and_apply(new, windows, settings)
+    assert check.promote and after == new != old
+    assert promote(old, CHAMPION, settings) == new, "promote returns the version the alias left (rollback)"
+
+
+def test_tie_promotes_unless_a_margin_is_required(windows, good, settings):
+    _, first = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
+    _, second = log_fraud_model(good, windows["train"], "logreg-again", settings)
+    check, after = check_and_apply(second, windows, settings, min_gain=0.01)
+    assert check.challenger_metrics["pr_auc"] == check.champion_metrics["pr_auc"]
+    assert not check.promote and after == first
+    check, after = check_and_apply(second, windows, settings)
+    assert check.promote and after == second
+
+
+def test_champion_loads_with_threshold_and_history(windows, good, settings):
+    run_id, version = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
+    served = load_served_model(settings=settings)
+    assert (served.name, served.version, served.uri) == (settings.registered_model, version,
+                                                         f"models:/{settings.registered_model}@champion")
+    assert served.threshold == good.threshold
+    assert list(served.history["transaction_id"]) == list(windows["train"]["transaction_id"])
+    features = build_features(windows["test"], history=served.history)
+    np.testing.assert_allclose(predict_scores(served.model, features), predict_scores(good.model, features))
+    by_number = load_served_model(f"models:/{settings.registered_model}/{version}", settings)
+    assert by_number.version == version and by_number.threshold == good.threshold
+
+    run = mlflow_client(settings).get_run(run_id)
+    assert {"kind", "threshold", "train_rows", "history_md5", "C"} <= set(run.data.params)
+    assert {"pr_auc", "precision", "recall", "f1", "fit_seconds"} <= set(run.data.metrics)
+    assert run.data.metrics["pr_auc"] == pytest.approx(good.metrics["pr_auc"])
+    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    assert (artifacts / HISTORY_ARTIFACT).is_file()
+    assert artifacts.is_relative_to(settings.workspace), "artifacts belong in the workspace, not ./mlruns"
+
+
+def test_register_run_and_compare_runs(windows, good, poor, settings):
+    good_run, _ = log_fraud_model(good, windows["train"], "logreg", settings, register=False, tags={"session": "a"})
+    log_fraud_model(poor, windows["train"], "stump", settings, register=False, tags={"session": "b"})
+    runs = compare_runs(settings)
+    assert list(runs["run"]) == ["logreg", "stump"], "best test PR-AUC first"
+    assert list(compare_runs(settings, "tags.session = 'b'")["run"]) == ["stump"]
+    version = register_run(good_run, settings)
+    tags = mlflow_client(settings).get_model_version(settings.registered_model, version).tags
+    assert float(tags["threshold"]) == good.threshold and tags["model_kind"] == "logreg"
+
+
+def test_bad_requests_name_the_fix(windows, good, settings):
+    with pytest.raises(ConfigError, match="ensure_champion"):
+        load_served_model(settings=settings)
+    with pytest.raises(ConfigError, match="expected models:/"):
+        load_served_model("runs:/abc/model", settings)
+    with pytest.raises(ConfigError, match="register=True"):
+        log_fraud_model(good, windows["train"], "logreg", settings, register=False, alias=CHAMPION)
+    _, version = log_fraud_model(good, windows["train"], "logreg", settings)
+    set_alias(version, CHALLENGER, settings)
+    assert alias_version(CHAMPION, settings) is None and alias_version(CHALLENGER, settings) == version
+
+
+@pytest.mark.slow
+def test_ensure_champion_trains_only_when_there_is_none(settings):
+    version = ensure_champion(settings, seed=3, rows=3_000)
+    assert version == alias_version(CHAMPION, settings) == "1"
+    assert ensure_champion(settings, seed=3, rows=3_000) == "1"
+    assert len(mlflow_client(settings).search_model_versions(f"name = '{settings.registered_model}'")) == 1
+    assert load_served_model(settings=settings).model.__class__.__name__ == "HistGradientBoostingClassifier"
+
+
+@pytest.mark.slow
+def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, settings):
+    import dataclasses
+
+    server = start_mlflow_server(settings)
+    try:
+        assert server.running
+        remote = dataclasses.replace(settings, mlflow_tracking_uri=server.url)
+        _, version = log_fraud_model(good, windows["train"], "over-http", remote, alias=CHAMPION)
+        served = load_served_model(settings=remote)
+        assert served.version == version and served.threshold == good.threshold
+        assert (settings.workspace / "mlflow-server-artifacts").is_dir()
+        assert alias_version(CHAMPION, settings) is None, "the server has its own store"
+    finally:
+        server.stop()
+    assert not server.running and server.process.returncode is not None
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
