@@ -8,7 +8,8 @@ Two ways to compute the same point-in-time features:
 
 Both see, for each transaction, only that user's *earlier* transactions — never the row
 itself or the future. The tutorial's whole-table group-by (:func:`naive_user_features`) is
-kept to show what leakage costs.
+kept to show what leakage costs, and :func:`encode_raw_columns` (a row's own columns, no history)
+to show what engineering adds.
 
 Taught in notebooks/02_feature_engineering.ipynb (and used by every later lesson).
 """
@@ -33,11 +34,16 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "ratio": ["amount_vs_user_avg", "amount_zscore", "category_share_for_user", "country_share_for_user"],
 }
 FEATURE_COLUMNS: list[str] = [name for group in FEATURE_GROUPS.values() for name in group]
+# The tutorial's feature set: the row's own columns, hour, weekend, and the user's mean/std/count of
+# amount with the amount relative to that mean. Lesson 02 measures its leak on exactly these.
+TUTORIAL_FEATURES: list[str] = ["amount", "category_code", "channel_code", "device_code", "hour", "is_weekend",
+                                "user_txn_count", "user_amount_mean", "user_amount_std", "amount_vs_user_avg"]
 RAW_INPUTS = ("user_id", "timestamp", "amount", "merchant_category", "channel", "device", "country")
 
 BURST_WINDOW_SECONDS = 3_600
 NO_HISTORY_GAP_SECONDS = 30 * 86_400.0  # "never seen before": as if the last transaction was a month ago
 _CODES = {"merchant_category": CATEGORIES, "channel": CHANNELS, "device": DEVICES}
+RAW_CATEGORICALS = {**_CODES, "country": COUNTRIES}
 
 
 def build_features(transactions: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -113,6 +119,32 @@ def naive_user_features(transactions: pd.DataFrame) -> pd.DataFrame:
     return naive
 
 
+def encode_raw_columns(transactions: pd.DataFrame) -> pd.DataFrame:
+    """A transaction's own columns, encoded for a model, and nothing else (the "poor features" baseline).
+
+    ``amount``, ``timestamp_seconds`` (seconds since 1970, the time as a plain number) and a 0/1
+    column per known value of each categorical column (an unknown value gets all zeros). No user
+    history, no hour of day: what a model sees if nobody engineers features.
+
+    Args:
+        transactions: raw transactions (at least :data:`RAW_INPUTS`).
+
+    Returns:
+        A frame indexed like ``transactions``, the same columns for every table.
+
+    Raises:
+        SchemaError: a raw input column is missing.
+    """
+    _require(transactions, "transactions")
+    columns = {"amount": transactions["amount"].to_numpy(dtype=float),
+               "timestamp_seconds": transactions["timestamp"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+               .astype(float)}
+    for column, vocabulary in RAW_CATEGORICALS.items():
+        values = transactions[column].to_numpy()
+        columns.update({f"{column}={value}": (values == value).astype(float) for value in vocabulary})
+    return pd.DataFrame(columns, index=transactions.index)
+
+
 def _ratios(amount: np.ndarray, mean: np.ndarray, std: np.ndarray, count: np.ndarray) -> tuple:
     with np.errstate(invalid="ignore", divide="ignore"):
         vs_avg = np.where((count > 0) & (mean > 0), amount / mean, 1.0)
@@ -145,8 +177,11 @@ def _previous_count(first: np.ndarray) -> np.ndarray:
 
 
 def _previous_sum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Sum of the same user's earlier values (input sorted by user), added one by one in arrival
-    order, exactly as :class:`FeatureState` adds them, so both give the same bits."""
+    """Sum of the same user's earlier values (input sorted by user), in arrival order.
+
+    A running sum per user, not a difference of one long cumulative sum (which would lose
+    precision over a million rows); it matches :class:`FeatureState`'s to ~1e-13 relative
+    (pandas compensates its sums, the streaming state adds plainly)."""
     group = np.cumsum(first)
     running = pd.Series(values).groupby(group).cumsum().to_numpy()
     return np.where(first, 0.0, np.r_[0.0, running[:-1]])
@@ -262,5 +297,5 @@ def split_by_time(transactions: pd.DataFrame, test_fraction: float = 0.25) -> tu
     return ordered[ordered["timestamp"] < cut], ordered[ordered["timestamp"] >= cut]
 
 
-__all__ = ["FEATURE_COLUMNS", "FEATURE_GROUPS", "FeatureState", "build_features", "naive_user_features",
-           "split_by_time", "COUNTRIES"]
+__all__ = ["FEATURE_COLUMNS", "FEATURE_GROUPS", "FeatureState", "build_features", "encode_raw_columns",
+           "naive_user_features", "split_by_time", "COUNTRIES"]
