@@ -49,8 +49,53 @@ def _add_progress(commands: argparse._SubParsersAction) -> None:
     progress.set_defaults(handler="lifecycle.progress:progress_command")
 
 
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="serve the registry's model over REST or gRPC")
+    serve.add_argument("kind", choices=("rest", "grpc"), help="rest (FastAPI) or grpc")
+    serve.add_argument("--model", default=None, metavar="URI",
+                       help="registry URI (default: models:/fraud-detector@champion)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000 rest, 50051 grpc)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.set_defaults(handler="lifecycle.serving.process:serve_command")
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser("bench", help="run a benchmark; results go to benchmarks/results/")
+    which = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    which.required = True
+    serving = which.add_parser("serving", help="tutorial vs our REST and gRPC servers vs the batch endpoint")
+    serving.add_argument("--seconds", type=float, default=3.0, help="load time per configuration (default 3)")
+    serving.add_argument("--rounds", type=int, default=3, help="interleaved rounds, median kept (default 3)")
+    serving.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    serving.add_argument("--model", default=None, metavar="URI", help="registry URI (default: the champion)")
+    serving.add_argument("--out", default=None, help="results file (default benchmarks/results/serving.json)")
+    serving.set_defaults(handler="lifecycle.serving.benchmark:bench_command")
+
+
+def _add_monitor(commands: argparse._SubParsersAction) -> None:
+    monitor = commands.add_parser("monitor", help="run one monitoring cycle of the champion on a window of traffic")
+    monitor.add_argument("--current", required=True, metavar="PATH.csv",
+                         help="transactions to check (as 'data generate' writes them); an is_fraud column is "
+                              "taken as the late labels")
+    monitor.add_argument("--model-uri", default=None,
+                         help="registered model to monitor (default models:/<registered_model>@champion)")
+    monitor.add_argument("--report", default=None,
+                         help="HTML report to write (default workspace/reports/monitor-<current>.html)")
+    monitor.add_argument("--json", default=None, metavar="PATH", help="also write the decision as JSON")
+    monitor.add_argument("--drift-share", type=float, default=0.3,
+                         help="share of drifted features that counts as input drift (default 0.3)")
+    monitor.add_argument("--max-precision-drop", type=float, default=0.15,
+                         help="precision drop from the reference that triggers a retrain (default 0.15)")
+    monitor.add_argument("--max-pr-auc-drop", type=float, default=0.1,
+                         help="PR-AUC drop from the reference that triggers a retrain (default 0.1)")
+    monitor.add_argument("--exit-code", action="store_true",
+                         help="exit 0 (no action), 3 (alert) or 4 (retrain), for a scheduler")
+    monitor.set_defaults(handler="lifecycle.retraining:monitor_command")
+
+
 # One function per subcommand, in the order `lifecycle --help` lists them.
-SUBCOMMANDS = [_add_run, _add_data, _add_progress]
+SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,8 +21,10 @@ Scenarios (the lessons on monitoring tell them apart):
 * ``concept_drift``: the inputs stay close to baseline, the link changes. Fraudsters switch to
   card testing (long bursts of small online payments in the user's usual categories), and a
   new instant-credit product makes genuine customers buy big, late, online and at risky
-  merchants: the old fraud pattern is now mostly legitimate. A model trained on baseline
-  flags the wrong rows and loses precision while no input column's distribution moves much.
+  merchants (at home, one purchase at a time): most of what looks like the old fraud pattern
+  is now legitimate. A model trained on baseline flags the wrong rows and loses precision
+  while no input column's distribution moves much; a model retrained on fresh labels learns
+  to tell the two apart again.
 
 Taught in notebooks/01_data_versioning.ipynb and notebooks/07_monitoring.ipynb.
 """
@@ -67,6 +69,9 @@ _HOURLY = np.array([0.6, 0.35, 0.25, 0.2, 0.2, 0.35, 0.9, 2.0, 3.2, 3.6, 4.0, 4.
                     6.0, 5.6, 4.6, 4.4, 4.8, 5.6, 6.4, 6.2, 5.0, 3.6, 2.2, 1.2])
 _WEEKDAY = np.array([1.0, 1.0, 1.0, 1.05, 1.2, 1.3, 0.95])  # Monday … Sunday
 FRAUD_RATE = 0.015
+# concept_drift: genuine instant-credit purchases that look like the old fraud pattern, per unit of
+# that pattern's fraud that turned genuine (more than 1: the product is popular).
+_INSTANT_CREDIT_VOLUME = 2.0
 _SECONDS_PER_DAY = 86_400
 
 
@@ -86,8 +91,9 @@ def generate_transactions(rows: int = 50_000, seed: int = 42, scenario: str = "b
         days: length of the window in days.
         users: size of the customer population.
         fraud_rate: share of fraudulent rows (about; bursts make it approximate).
-        concept_shift: for ``concept_drift``, the share of the old fraud pattern that is now
-            legitimate, and of fraud that now uses the new tactic (0 = no change, 1 = all).
+        concept_shift: for ``concept_drift``, the share of fraud that now uses the new tactic, and
+            of the old fraud pattern's volume that is now legitimate (0 = no change, 1 = all;
+            the product adds as much again of such genuine buying).
 
     Returns:
         A DataFrame with the columns of :data:`COLUMNS`; ``timestamp`` as datetime64.
@@ -106,12 +112,13 @@ def generate_transactions(rows: int = 50_000, seed: int = 42, scenario: str = "b
     old_rows = int(round(n_fraud_target * (1 - concept_shift))) if new_tactic else n_fraud_target
     new_rows = n_fraud_target - old_rows
     if new_tactic:
-        # The old pattern keeps its share of the inputs, but now mostly genuine customers make it.
-        old_rows = n_fraud_target
+        # The old pattern's fraud shrinks to (1 - concept_shift), and genuine instant-credit buying
+        # that looks like it grows to _INSTANT_CREDIT_VOLUME × concept_shift (of the fraud volume).
+        old_rows = int(round(n_fraud_target * (1 + (_INSTANT_CREDIT_VOLUME - 1) * concept_shift)))
     bursts = _fraud_bursts(rng, people, old_rows, start_day, days, burst_mean=2.5)
     if new_tactic:
-        flipped = rng.random(bursts["burst"].max() + 1 if len(bursts["burst"]) else 0) < concept_shift
-        bursts["is_fraud"][flipped[bursts["burst"]]] = 0
+        genuine_share = _INSTANT_CREDIT_VOLUME * concept_shift / (1 + (_INSTANT_CREDIT_VOLUME - 1) * concept_shift)
+        bursts = _instant_credit_purchases(rng, people, bursts, genuine_share, days)
         testing = _card_testing_bursts(rng, people, new_rows, start_day, days)
         bursts = {k: np.concatenate([bursts[k], testing[k]]) for k in bursts}
     n_legit = max(rows - len(bursts["user"]), 0)
@@ -226,6 +233,23 @@ def _fraud_bursts(rng: np.random.Generator, people: dict, n_rows: int, start_day
     return {"user": user, "seconds": seconds, "amount": amount, "category": category,
             "channel": channel, "device": _devices(rng, people, user, channel), "country": country,
             "is_fraud": np.ones(n, dtype=np.int8), "burst": burst}
+
+
+def _instant_credit_purchases(rng: np.random.Generator, people: dict, bursts: dict[str, np.ndarray],
+                              genuine_share: float, days: int) -> dict[str, np.ndarray]:
+    """The other half of ``concept_drift``: a share ``genuine_share`` of the old fraud pattern's
+    bursts is now genuine customers using a new instant-credit product. They make the same big,
+    late, online, risky purchases, but at home and one at a time (on different days, at the same
+    time of day), so a model trained on fresh labels can tell them from fraud; a model trained
+    before the change flags many of them."""
+    n_bursts = bursts["burst"].max() + 1 if len(bursts["burst"]) else 0
+    genuine = (rng.random(n_bursts) < genuine_share)[bursts["burst"]]
+    out = {k: v.copy() for k, v in bursts.items()}
+    out["is_fraud"][genuine] = 0
+    out["country"][genuine] = people["home"][bursts["user"][genuine]]
+    time_of_day = bursts["seconds"][genuine] % _SECONDS_PER_DAY
+    out["seconds"][genuine] = rng.integers(0, days, int(genuine.sum())) * _SECONDS_PER_DAY + time_of_day
+    return out
 
 
 def _card_testing_bursts(rng: np.random.Generator, people: dict, n_rows: int, start_day: np.datetime64,

@@ -1,0 +1,60 @@
+"""Serving the fraud model over REST and gRPC, fast, with the same answers as training.
+
+Where the time of one prediction goes, and how this package wins it back:
+
+* the model call: scikit-learn spends about a millisecond per ``predict_proba`` call on one row;
+  :mod:`~lifecycle.serving.predictor` serves the same trees through Treelite (tens of
+  microseconds, same probabilities) and micro-batches concurrent requests into one call;
+* the web stack: ``async def`` endpoints on one event loop (no thread-pool hop), one
+  ``OMP_NUM_THREADS=1`` process per core;
+* features: computed in the server from per-user state with :mod:`lifecycle.features`, the
+  code training used, so a client cannot send them wrong or in the wrong order.
+
+Modules: :mod:`~lifecycle.serving.schema` (the typed request), :mod:`~lifecycle.serving.scorer`
+(features → predictor → decision), :mod:`~lifecycle.serving.rest` (FastAPI app),
+:mod:`~lifecycle.serving.grpc_service` (gRPC service and health), :mod:`~lifecycle.serving.process`
+(server subprocesses, ``lifecycle serve``), :mod:`~lifecycle.serving.loadgen` (bounded load on
+127.0.0.1), :mod:`~lifecycle.serving.benchmark` (``lifecycle bench serving``),
+:mod:`~lifecycle.serving.tutorial` (the tutorial's server, kept to measure against).
+
+Taught in notebooks/05_serving.ipynb.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# name → module that defines it; imported on first use so `import lifecycle.serving` stays light.
+_EXPORTS = {
+    "Transaction": "lifecycle.serving.schema",
+    "TransactionBatch": "lifecycle.serving.schema",
+    "Prediction": "lifecycle.serving.schema",
+    "FraudScorer": "lifecycle.serving.scorer",
+    "PredictionRecord": "lifecycle.serving.scorer",
+    "compile_predictor": "lifecycle.serving.predictor",
+    "MicroBatcher": "lifecycle.serving.predictor",
+    "create_app": "lifecycle.serving.rest",
+    "create_constant_app": "lifecycle.serving.rest",
+    "create_tutorial_app": "lifecycle.serving.tutorial",
+    "create_grpc_server": "lifecycle.serving.grpc_service",
+    "start_server": "lifecycle.serving.process",
+    "ServerHandle": "lifecycle.serving.process",
+    "run_http_load": "lifecycle.serving.loadgen",
+    "run_grpc_load": "lifecycle.serving.loadgen",
+    "run_serving_benchmark": "lifecycle.serving.benchmark",
+    "time_stages": "lifecycle.serving.benchmark",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lifecycle.serving' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

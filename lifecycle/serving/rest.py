@@ -1,0 +1,235 @@
+"""The REST server: a FastAPI app that serves a registered fraud model.
+
+    POST /predict         one typed transaction  → probability, decision, model name/version
+    POST /predict/batch   up to 5,000 at once    → one answer each, in order
+    GET  /health          the process is alive
+    GET  /ready           the model is loaded (503 until then): route traffic only when 200
+    GET  /metadata        what is served, and how
+
+Bad input is answered 422 with one message per bad field (FastAPI's ``detail`` list), a body
+over the limit 413, never 500. Endpoints are ``async def``: they run on the event loop, with no
+hop to a thread pool (which costs more than the model does here), and the per-user feature
+state is only touched there (see :mod:`lifecycle.serving.scorer`).
+
+Taught in notebooks/05_serving.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from lifecycle.serving.schema import (
+    MAX_BATCH_BODY_BYTES,
+    MAX_BATCH_ROWS,
+    MAX_SINGLE_BODY_BYTES,
+    BatchPrediction,
+    ModelMetadata,
+    Prediction,
+    Transaction,
+    TransactionBatch,
+)
+from lifecycle.serving.scorer import FraudScorer, PredictionSink
+
+MODEL_URI_ENV = "LIFECYCLE_SERVE_MODEL_URI"
+PREDICTOR_ENV = "LIFECYCLE_SERVE_PREDICTOR"
+
+
+class _ModelSlot:
+    """Holds the scorer once the model is loaded; remembers why loading failed if it did."""
+
+    def __init__(self) -> None:
+        self.scorer: FraudScorer | None = None
+        self.error: str | None = None
+
+    def not_ready(self) -> JSONResponse:
+        status = "failed" if self.error else "loading"
+        return JSONResponse({"status": status, "error": self.error}, status_code=503)
+
+
+def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_batching: bool = True,
+               on_prediction: PredictionSink | None = None) -> FastAPI:
+    """Build the REST app for a served model.
+
+    Args:
+        served: a ``ServedModel`` (see ``lifecycle.tracking.load_served_model``), or a function
+            returning one: the app then starts at once and loads in the background, answering
+            ``/ready`` and ``/predict`` with 503 until the model is in.
+        predictor: ``auto``, ``compiled`` or ``sklearn`` (see :func:`~lifecycle.serving.predictor.compile_predictor`).
+        micro_batching: gather concurrent ``/predict`` requests into one predict call.
+        on_prediction: optional sink given the records of every answered request (lesson 07 logs them).
+
+    Returns:
+        The FastAPI application (run it with uvicorn, or :func:`lifecycle.serving.start_server`).
+    """
+    slot = _ModelSlot()
+
+    def load() -> None:
+        model = served() if callable(served) else served
+        slot.scorer = FraudScorer(model, predictor=predictor, micro_batching=micro_batching,
+                                  on_prediction=on_prediction)
+
+    def load_in_background() -> None:
+        try:
+            load()
+        except Exception as err:  # reported by /ready with the reason; the process stays up to say so
+            slot.error = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+
+    if callable(served):
+        async def lifespan(app: FastAPI):
+            threading.Thread(target=load_in_background, name="model-loader", daemon=True).start()
+            yield
+    else:
+        load()
+        lifespan = None
+
+    app = FastAPI(title="Fraud detector", version="1", lifespan=lifespan,
+                  description="Scores card transactions with a registered fraud model (ML Lifecycle Lab, lesson 05).")
+
+    app.add_middleware(BodySizeLimit, limits={"/predict/batch": MAX_BATCH_BODY_BYTES}, default=MAX_SINGLE_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_failed)
+
+    @app.post("/predict", response_model=Prediction,
+              responses={413: {"description": "body too large"}, 503: {"description": "model not loaded yet"}})
+    async def predict(transaction: Transaction) -> Any:
+        if slot.scorer is None:
+            return slot.not_ready()
+        return await slot.scorer.score(transaction.__dict__.copy())  # the fields, as a plain dict
+
+    @app.post("/predict/batch", response_model=BatchPrediction,
+              responses={413: {"description": "body too large"}, 503: {"description": "model not loaded yet"}})
+    async def predict_batch(batch: TransactionBatch) -> Any:
+        if slot.scorer is None:
+            return slot.not_ready()
+        predictions = slot.scorer.score_many([transaction.__dict__.copy() for transaction in batch.transactions])
+        return {"predictions": predictions, "model_name": slot.scorer.served.name,
+                "model_version": str(slot.scorer.served.version)}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready", responses={503: {"description": "model not loaded (yet)"}})
+    async def ready() -> Any:
+        if slot.scorer is None:
+            return slot.not_ready()
+        return {"status": "ready", "model_name": slot.scorer.served.name,
+                "model_version": str(slot.scorer.served.version)}
+
+    @app.get("/metadata", response_model=ModelMetadata, responses={503: {"description": "model not loaded yet"}})
+    async def metadata() -> Any:
+        if slot.scorer is None:
+            return slot.not_ready()
+        return slot.scorer.metadata()
+
+    app.state.model_slot = slot
+    return app
+
+
+async def _validation_failed(request: Any, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 answer, except that a non-finite number the client sent (``1e400``, ``NaN``) is
+    echoed as text: JSON cannot hold it, and the default handler fails with a 500 trying."""
+    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 to a request body over the limit for its path, before the app reads it.
+
+    A declared ``Content-Length`` is checked at once; a chunked body is read up to the limit and
+    then handed on whole. (FastAPI gained a ``max_body_size`` option only in 0.165; this works
+    with every version.)
+    """
+
+    def __init__(self, app: Any, limits: dict[str, int], default: int) -> None:
+        self.app, self.limits, self.default = app, limits, default
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limits.get(scope["path"], self.default)
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > limit:
+                return await self._refuse(send, scope["path"], limit, declared.decode("latin-1"))
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message]), send)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return await self._refuse(send, scope["path"], limit, f"more than {limit}")
+            if not message.get("more_body", False):
+                break
+        return await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks)}], receive), send)
+
+    @staticmethod
+    async def _refuse(send: Callable, path: str, limit: int, size: str) -> None:
+        hint = (f"; send at most {MAX_BATCH_ROWS:,} transactions per request" if path == "/predict/batch"
+                else "; to score many transactions use /predict/batch")
+        body = json.dumps({"detail": f"request body of {size} bytes is over the {limit:,}-byte limit of {path}{hint}"})
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _replay(messages: list[dict], then: Callable | None = None) -> Callable:
+    """A ``receive`` that yields ``messages`` first, then defers to ``then`` (e.g. for disconnects)."""
+    pending = list(messages)
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def create_constant_app() -> FastAPI:
+    """A FastAPI app whose ``/predict`` returns a constant: the framework's own ceiling, for comparison."""
+    app = FastAPI(title="Constant")
+
+    @app.post("/predict")
+    async def predict() -> dict[str, float]:
+        return {"fraud_probability": 0.0}
+
+    @app.get("/ready")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for ``uvicorn --factory`` and multi-worker runs: each worker loads the model named
+    by ``LIFECYCLE_SERVE_MODEL_URI`` (empty: the registry's champion) before it accepts a connection,
+    so the shared socket only hands requests to workers that can answer them."""
+    from lifecycle.tracking import load_served_model
+
+    uri = os.environ.get(MODEL_URI_ENV) or None
+    return create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"))

@@ -1,0 +1,129 @@
+"""The model side of a server: features from per-user state, a fast predictor, the decision.
+
+:class:`FraudScorer` is shared by the REST app and the gRPC service, so both answer the same
+transaction with the same numbers. It computes features with :class:`lifecycle.features.FeatureState`
+(the code training used, warmed with the training window), builds each row in the column order
+the model was fitted with, and decides at the threshold stored with the model.
+
+Concurrency: reading and updating a user's state (``score_and_update``) happens under a lock, so
+two requests can never interleave inside it, whether they come from the REST server's event loop
+(``score``, which never awaits inside that step) or from the gRPC server's worker threads
+(``score_now``). The predict call runs outside the lock: on the event loop it is shared through
+:class:`MicroBatcher`; in a worker thread it runs at once (the compiled predictor releases the GIL).
+
+Taught in notebooks/05_serving.ipynb.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lifecycle.features import FEATURE_COLUMNS, FeatureState
+from lifecycle.serving.predictor import MicroBatcher, compile_predictor, model_feature_order
+
+
+@dataclass
+class PredictionRecord:
+    """One answered transaction, as handed to an ``on_prediction`` sink (lesson 07 logs these)."""
+
+    transaction: dict[str, Any]
+    features: dict[str, float]
+    fraud_probability: float
+    is_fraud: bool
+    threshold: float
+    model_name: str
+    model_version: str
+    served_at: float
+
+
+# Called with every request's records (one for /predict, many for a batch), on the REST server's
+# event loop or a gRPC worker thread: keep it fast and thread-safe, or hand the records to a queue.
+PredictionSink = Callable[[list[PredictionRecord]], None]
+
+
+class FraudScorer:
+    """Score raw transactions with a served model.
+
+    Args:
+        served: a ``lifecycle.tracking.ServedModel`` (model, threshold, name, version, uri, history).
+        predictor: ``auto``, ``compiled`` or ``sklearn`` (see :func:`compile_predictor`).
+        micro_batching: gather concurrent single requests into one predict call.
+        on_prediction: optional sink called with the records of every answered request.
+
+    Raises:
+        ConfigError: the model needs features the server cannot compute, or an unknown predictor.
+    """
+
+    def __init__(self, served: Any, predictor: str = "auto", micro_batching: bool = True,
+                 on_prediction: PredictionSink | None = None) -> None:
+        self.served = served
+        self.threshold = float(served.threshold)
+        self.columns = model_feature_order(served.model, FEATURE_COLUMNS)
+        history = getattr(served, "history", None)
+        self.history_rows = 0 if history is None else len(history)
+        self.state = FeatureState().fit(history) if self.history_rows else FeatureState()
+        self.predictor = compile_predictor(served.model, predictor)
+        self.batcher = MicroBatcher(self.predictor.predict_proba) if micro_batching else None
+        self.on_prediction = on_prediction
+        self._state_lock = threading.Lock()
+
+    def features_row(self, transaction: dict[str, Any]) -> tuple[dict[str, float], list[float]]:
+        """The transaction's features (then added to its user's state), and the model's input row."""
+        with self._state_lock:
+            features = self.state.score_and_update(transaction)
+        return features, [features[name] for name in self.columns]
+
+    async def score(self, transaction: dict[str, Any]) -> dict[str, Any]:
+        """Score one transaction (a validated :class:`~lifecycle.serving.schema.Transaction` as a dict).
+
+        Returns:
+            The fields of :class:`~lifecycle.serving.schema.Prediction`.
+        """
+        features, row = self.features_row(transaction)
+        if self.batcher is not None:
+            probability = await self.batcher.submit(row)
+        else:
+            probability = float(self.predictor.predict_proba(np.asarray([row], dtype=np.float64))[0])
+        return self._answer([transaction], [features], [probability])[0]
+
+    def score_now(self, transaction: dict[str, Any]) -> dict[str, Any]:
+        """Score one transaction with its own predict call: safe from any thread (the gRPC server's)."""
+        features, row = self.features_row(transaction)
+        probability = float(self.predictor.predict_proba(np.asarray([row], dtype=np.float64))[0])
+        return self._answer([transaction], [features], [probability])[0]
+
+    def score_many(self, transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Score transactions in order, each seeing the earlier ones as its user's past; one predict call."""
+        with self._state_lock:  # one batch is one uninterrupted stretch of each user's history
+            features = [self.state.score_and_update(transaction) for transaction in transactions]
+        rows = np.asarray([[row[name] for name in self.columns] for row in features], dtype=np.float64)
+        probabilities = self.predictor.predict_proba(rows).tolist()
+        return self._answer(transactions, features, probabilities)
+
+    def _answer(self, transactions: list[dict[str, Any]], features: list[dict[str, float]],
+                probabilities: list[float]) -> list[dict[str, Any]]:
+        name, version, threshold = self.served.name, str(self.served.version), self.threshold
+        answers = [{"transaction_id": transaction.get("transaction_id"), "fraud_probability": probability,
+                    "is_fraud": probability >= threshold, "threshold": threshold, "model_name": name,
+                    "model_version": version}
+                   for transaction, probability in zip(transactions, probabilities, strict=True)]
+        if self.on_prediction is not None:
+            now = time.time()
+            self.on_prediction([PredictionRecord(transaction, row, answer["fraud_probability"], answer["is_fraud"],
+                                                 threshold, name, version, now)
+                                for transaction, row, answer in zip(transactions, features, answers, strict=True)])
+        return answers
+
+    def metadata(self) -> dict[str, Any]:
+        """What is served and how (the fields of :class:`~lifecycle.serving.schema.ModelMetadata`)."""
+        return {"model_name": self.served.name, "model_version": str(self.served.version),
+                "model_uri": str(self.served.uri), "model_class": type(self.served.model).__name__,
+                "threshold": self.threshold, "feature_columns": list(self.columns),
+                "predictor": self.predictor.name, "micro_batching": self.batcher is not None,
+                "history_rows": self.history_rows, "users_known": len(self.state.users_)}

@@ -1,0 +1,379 @@
+"""lifecycle.serving: the typed schema, the compiled predictor and micro-batcher, the REST app and
+the gRPC service in process, the committed gRPC stubs, and (slow) real server processes loading a
+registered model, as a user starts them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import datetime
+
+import grpc
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import ValidationError
+
+from lifecycle.config import load_settings
+from lifecycle.data import generate_transactions
+from lifecycle.errors import ConfigError
+from lifecycle.features import FEATURE_COLUMNS, build_features, split_by_time
+from lifecycle.proto import STUBS, describe_proto, fraud_pb2, fraud_pb2_grpc, generate_stubs
+from lifecycle.serving.benchmark import request_bodies, summarise
+from lifecycle.serving.loadgen import check_loopback
+from lifecycle.serving.predictor import MicroBatcher, compile_predictor
+from lifecycle.serving.rest import create_app
+from lifecycle.serving.schema import Transaction
+from lifecycle.serving.scorer import FraudScorer
+from lifecycle.tracking import ServedModel
+from lifecycle.training import train_fraud_model
+
+SUM_DERIVED = ["user_amount_mean", "user_amount_std", "amount_vs_user_avg", "amount_zscore"]
+GOOD = {"transaction_id": "t-1", "user_id": "u00042", "timestamp": "2026-01-28T08:15:00", "amount": 42.5,
+        "merchant_category": "grocery", "channel": "chip", "device": "terminal", "country": "US"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_openmp_thread():
+    """As in a server worker: one OpenMP thread per predict call (2 shared cores otherwise thrash)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def windows():
+    train, test = split_by_time(generate_transactions(12_000, seed=11, users=1_000), 0.25)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def served(windows) -> ServedModel:
+    """The course's default model (HGB) as lesson 03's registry would hand it to a server."""
+    train, test = windows
+    trained = train_fraud_model(train, test, "hgb", seed=11)
+    return ServedModel(trained.model, trained.threshold, "fraud-detector", "7", "models:/fraud-detector@champion",
+                       train)
+
+
+@pytest.fixture(scope="module")
+def later(windows):
+    """Transactions after the training window, as JSON-ready request bodies."""
+    return request_bodies(windows[1])
+
+
+def test_schema_rejects_what_lax_parsing_would_let_through():
+    with pytest.raises(ValidationError) as err:
+        Transaction.model_validate({**GOOD, "amount": "12.5", "channel": "fax", "tip": 1})
+    problems = {e["loc"][0]: e["type"] for e in err.value.errors()}
+    assert problems == {"amount": "float_type", "channel": "literal_error", "tip": "extra_forbidden"}
+    with pytest.raises(ValidationError, match="ISO-8601 text"):
+        Transaction.model_validate({**GOOD, "timestamp": 1_769_588_100})
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Transaction.model_validate({**GOOD, "amount": -1})
+    accepted = Transaction.model_validate({**GOOD, "amount": 42, "timestamp": "2026-01-28T09:15:00+01:00"})
+    assert accepted.amount == 42.0 and accepted.timestamp == datetime(2026, 1, 28, 8, 15)  # naive UTC
+
+
+def test_compiled_predictor_gives_scikit_learns_probabilities(served, windows):
+    features = build_features(windows[1], history=windows[0]).to_numpy()
+    assert len(features) >= 2_000
+    expected = served.model.predict_proba(build_features(windows[1], history=windows[0]))[:, 1]
+    compiled = compile_predictor(served.model)
+    assert compiled.name == "compiled"
+    one_by_one = np.concatenate([compiled.predict_proba(features[i:i + 1]) for i in range(500)])
+    in_sixteens = np.concatenate([compiled.predict_proba(features[i:i + 16]) for i in range(0, len(features), 16)])
+    at_once = compiled.predict_proba(features)  # large batches go through scikit-learn's own loop
+    assert np.abs(one_by_one - expected[:500]).max() < 1e-6
+    assert np.abs(in_sixteens - expected).max() < 1e-6
+    assert np.abs(at_once - expected).max() < 1e-6
+
+
+def test_compile_predictor_refuses_what_it_cannot_compile():
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression()
+    assert compile_predictor(model).name == "sklearn"  # auto falls back
+    with pytest.raises(ConfigError, match="needs a tree ensemble.*got LogisticRegression"):
+        compile_predictor(model, "compiled")
+    with pytest.raises(ConfigError, match="unknown predictor 'onnx'"):
+        compile_predictor(model, "onnx")
+
+
+def test_micro_batcher_shares_one_call_among_concurrent_rows_with_the_same_answers(served, windows):
+    rows = build_features(windows[1].iloc[:40], history=windows[0]).to_numpy()
+    predictor = compile_predictor(served.model)
+    batcher = MicroBatcher(predictor.predict_proba, max_rows=64)
+
+    async def together():
+        return await asyncio.gather(*(batcher.submit(list(row)) for row in rows))
+
+    answers = asyncio.run(together())
+    assert batcher.batches_ == 1 and batcher.rows_ == 40
+    assert answers == [float(predictor.predict_proba(row[None, :])[0]) for row in rows]
+
+
+def test_scorer_computes_the_features_training_computes(served, windows, later):
+    """Train/serve consistency: streaming requests through the server's state gives the rows that
+    build_features gives the same transactions (with the training window as history)."""
+    scorer = FraudScorer(served, micro_batching=False)
+    parsed = [dict(Transaction.model_validate(body)) for body in later[:1_000]]
+    served_rows = np.asarray([scorer.features_row(txn)[1] for txn in parsed])
+    trained_rows = build_features(windows[1].iloc[:1_000], history=windows[0])[scorer.columns].to_numpy()
+    assert scorer.columns == list(served.model.feature_names_in_) == FEATURE_COLUMNS
+    # Same bits, except columns from running sums of amounts (pandas' cumsum compensates rounding;
+    # see tests/unit/test_features.py): those agree to ~1e-13.
+    sum_derived = [FEATURE_COLUMNS.index(c) for c in SUM_DERIVED]
+    exact = [i for i in range(len(FEATURE_COLUMNS)) if i not in sum_derived]
+    np.testing.assert_array_equal(served_rows[:, exact], trained_rows[:, exact])
+    np.testing.assert_allclose(served_rows[:, sum_derived], trained_rows[:, sum_derived], rtol=1e-11, atol=1e-9)
+    probabilities = served.model.predict_proba(trained_rows)[:, 1]
+    assert np.abs(scorer.predictor.predict_proba(served_rows) - probabilities).max() < 1e-9
+
+
+@pytest.fixture
+def client(served):
+    with TestClient(create_app(served)) as test_client:
+        yield test_client
+
+
+def test_predict_answers_probability_decision_and_version(client, served):
+    answer = client.post("/predict", json=GOOD)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) == {"transaction_id", "fraud_probability", "is_fraud", "threshold", "model_name",
+                         "model_version"}
+    assert 0 <= body["fraud_probability"] <= 1 and body["transaction_id"] == "t-1"
+    assert body["is_fraud"] == (body["fraud_probability"] >= served.threshold)
+    assert (body["model_name"], body["model_version"]) == ("fraud-detector", "7")
+
+
+def test_key_order_does_not_matter(served):
+    """The tutorial's list(features.values()) bug cannot happen: fields are named, rows are built in the
+    model's column order."""
+    answers = []
+    for keys in (list(GOOD), list(reversed(GOOD))):
+        with TestClient(create_app(served)) as fresh:
+            content = json.dumps({key: GOOD[key] for key in keys})
+            answers.append(fresh.post("/predict", content=content, headers={"content-type": "application/json"}).json())
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(("change", "field", "kind"), [
+    ({"amount": "12.5"}, "amount", "float_type"),
+    ({"amount": None}, "amount", "float_type"),
+    ({"device": "fax"}, "device", "literal_error"),
+    ({"coupon": "x"}, "coupon", "extra_forbidden"),
+    ({"timestamp": "yesterday"}, "timestamp", "datetime_from_date_parsing"),
+])
+def test_bad_fields_get_422_naming_the_field(client, change, field, kind):
+    answer = client.post("/predict", json={**GOOD, **change})
+    assert answer.status_code == 422
+    errors = answer.json()["detail"]
+    assert [(e["loc"], e["type"]) for e in errors] == [(["body", field], kind)]
+
+
+def test_missing_field_and_broken_json_get_422(client):
+    missing = client.post("/predict", json={k: v for k, v in GOOD.items() if k != "amount"})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "amount"]
+    broken = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("body", [
+    b"NaN", b"[]", b"\xff{", b"[" * 5_000 + b"]" * 5_000,
+    json.dumps({**GOOD, "amount": 1.0}).replace("1.0", "1e400").encode(),  # infinity: JSON cannot echo it back
+])
+def test_odd_bodies_get_4xx_never_500(client, body):
+    for path in ("/predict", "/predict/batch"):
+        answer = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert 400 <= answer.status_code < 500, (path, body, answer.status_code)
+
+
+def test_oversized_bodies_get_413_declared_or_chunked(client):
+    too_big = client.post("/predict", content=b" " * 2_000_000, headers={"content-type": "application/json"})
+    assert too_big.status_code == 413 and "use /predict/batch" in too_big.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(40):
+            yield b" " * 50_000
+
+    chunked = client.post("/predict/batch", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and "at most 5,000 transactions" in chunked.json()["detail"]
+
+
+def test_batch_answers_in_order_like_single_requests(served, later):
+    with TestClient(create_app(served)) as one_by_one, TestClient(create_app(served)) as batched:
+        singles = [one_by_one.post("/predict", json=body).json()["fraud_probability"] for body in later[:50]]
+        answer = batched.post("/predict/batch", json={"transactions": later[:50]})
+    assert answer.status_code == 200
+    assert [p["fraud_probability"] for p in answer.json()["predictions"]] == singles
+    assert [p["transaction_id"] for p in answer.json()["predictions"]] == [b["transaction_id"] for b in later[:50]]
+
+
+def test_health_ready_metadata_and_prediction_hook(served):
+    records = []
+    with TestClient(create_app(served, on_prediction=records.extend)) as client:
+        assert client.get("/health").json() == {"status": "alive"}
+        assert client.get("/ready").status_code == 200
+        metadata = client.get("/metadata").json()
+        client.post("/predict", json=GOOD)
+    assert metadata["predictor"] == "compiled" and metadata["history_rows"] == len(served.history)
+    assert metadata["feature_columns"] == FEATURE_COLUMNS and metadata["micro_batching"] is True
+    assert len(records) == 1 and records[0].transaction["user_id"] == "u00042"
+    assert set(records[0].features) == set(FEATURE_COLUMNS) and records[0].model_version == "7"
+
+
+def test_ready_is_503_until_a_background_load_finishes_and_says_why_it_failed(served):
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(10)
+        return served
+
+    with TestClient(create_app(slow_loader)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 503 and client.get("/ready").json()["status"] == "loading"
+        assert client.post("/predict", json=GOOD).status_code == 503
+        release.set()
+        for _ in range(100):
+            if client.get("/ready").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert client.post("/predict", json=GOOD).status_code == 200
+
+    def failing_loader():
+        raise ConfigError("no champion yet; run notebooks/03_experiment_tracking.ipynb")
+
+    with TestClient(create_app(failing_loader)) as client:
+        for _ in range(100):
+            status = client.get("/ready").json()
+            if status["status"] != "loading":
+                break
+            time.sleep(0.05)
+    assert status == {"status": "failed",
+                      "error": "ConfigError: no champion yet; run notebooks/03_experiment_tracking.ipynb"}
+
+
+@pytest.fixture
+def grpc_target(served):
+    """The gRPC service on a free port in this process."""
+    from lifecycle.serving.grpc_service import create_grpc_server
+
+    server, port = create_grpc_server(served, port=0)
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+def test_grpc_answers_like_rest_and_names_bad_fields(grpc_target, served):
+    with TestClient(create_app(served)) as client:
+        rest = client.post("/predict", json=GOOD).json()
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = fraud_pb2_grpc.FraudDetectorStub(channel)
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+        answer = stub.Predict(fraud_pb2.Transaction(**GOOD))
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.Predict(fraud_pb2.Transaction(**{k: v for k, v in GOOD.items() if k != "amount"}))
+        with pytest.raises(grpc.RpcError) as huge:
+            stub.Predict(fraud_pb2.Transaction(**{**GOOD, "user_id": "u" * 2_000_000}))  # a 2 MB message
+        metadata = stub.GetMetadata(fraud_pb2.MetadataRequest())
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert answer.fraud_probability == rest["fraud_probability"] and answer.model_version == "7"
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert json.loads(bad.value.details().removeprefix("invalid transaction: ")) == [
+        {"loc": ["amount"], "msg": "Field required", "type": "missing"}]
+    assert huge.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert list(metadata.feature_columns) == FEATURE_COLUMNS
+
+
+def test_committed_grpc_stubs_match_the_proto(tmp_path):
+    """Edit fraud.proto, then run `python -m lifecycle.proto`: this test fails until you do."""
+    from importlib import metadata
+    from pathlib import Path
+
+    from google.protobuf import descriptor_pb2
+
+    committed = descriptor_pb2.FileDescriptorProto.FromString(fraud_pb2.DESCRIPTOR.serialized_pb)
+    assert describe_proto(tmp_path) == committed, "lifecycle/proto stubs are stale: run `python -m lifecycle.proto`"
+    # With the generator that wrote them, a regeneration gives the very same files.
+    if metadata.version("grpcio-tools") == fraud_pb2_grpc.GRPC_GENERATED_VERSION:
+        generated = generate_stubs(tmp_path / "out")
+        for path in generated:
+            assert path.read_text() == (Path(fraud_pb2.__file__).parent / path.name).read_text(), \
+                f"{path.name} differs from a regeneration: run `python -m lifecycle.proto`"
+        assert [path.name for path in generated] == list(STUBS)
+
+
+def test_load_generator_never_leaves_this_machine():
+    for host in ("127.0.0.1", "localhost", "127.0.0.5"):
+        check_loopback(host)
+    for host in ("10.0.0.1", "192.168.1.2", "example.com"):
+        with pytest.raises(ConfigError, match="only target this machine"):
+            check_loopback(host)
+
+
+def test_summary_figures_and_targets():
+    runs = {"tutorial": {"rps": 100.0, "p50_ms": 150.0}, "rest": {"rps": 2_500.0, "p50_ms": 6.0},
+            "grpc": {"rps": 2_400.0, "p50_ms": 6.5}, "constant": {"rps": 4_000.0, "p50_ms": 4.0},
+            "batch": {"rps": 60.0, "rows_per_second": 60_000.0, "p50_ms": 30.0}}
+    summary = summarise(runs)
+    assert summary["figures"]["rest_vs_tutorial"] == 25.0 and summary["figures"]["grpc_vs_rest"] == 0.96
+    assert {name: t["met"] for name, t in summary["targets"].items()} == {
+        "rest_vs_tutorial": True, "rest_vs_constant": True, "grpc_vs_rest": False, "batch_rows_per_s": True}
+
+
+@pytest.mark.slow
+def test_real_servers_from_the_registry_as_a_user_starts_them():
+    """`lifecycle serve rest|grpc` as subprocesses on a registered champion: curl-like checks, 10,000
+    requests at 32 in flight without an error, and stop() ends the process group."""
+    import urllib.error
+    import urllib.request
+
+    from lifecycle.serving.loadgen import run_http_load
+    from lifecycle.serving.process import start_server, wait_until_ready
+    from lifecycle.tracking import ensure_champion
+
+    settings = load_settings().ensure_dirs()
+    ensure_champion(settings, seed=3, rows=4_000)
+    rest = start_server("rest", settings=settings, wait=False)
+    grpc_server = start_server("grpc", settings=settings, wait=False)
+    try:
+        wait_until_ready(rest)
+        wait_until_ready(grpc_server)
+
+        def post(body: bytes) -> int:
+            request = urllib.request.Request(f"{rest.url}/predict", data=body,
+                                             headers={"content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(request) as response:
+                    return response.status
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        assert post(json.dumps(GOOD).encode()) == 200
+        assert post(json.dumps({**GOOD, "amount": "12.5"}).encode()) == 422
+        assert post(json.dumps({k: v for k, v in GOOD.items() if k != "amount"}).encode()) == 422
+        assert post(b"x" * 2_000_000) == 413
+        bodies = [json.dumps({**GOOD, "transaction_id": f"t{i}", "user_id": f"u{i % 500:05d}"}).encode()
+                  for i in range(2_000)]
+        load = run_http_load(f"{rest.url}/predict", bodies, concurrency=32, seconds=120, max_requests=10_000)
+        assert (load.requests, load.errors) == (10_000, 0)
+        with grpc.insecure_channel(grpc_server.url) as channel:
+            answer = fraud_pb2_grpc.FraudDetectorStub(channel).Predict(fraud_pb2.Transaction(**GOOD))
+        assert answer.model_name == settings.registered_model and answer.model_version == "1"
+    finally:
+        rest.stop()
+        grpc_server.stop()
+    assert not rest.running and not grpc_server.running
+
+
+def test_public_names_resolve():
+    import lifecycle.serving as serving
+
+    assert serving.__all__ == sorted(serving.__all__)
+    for name in serving.__all__:
+        assert getattr(serving, name) is not None, name
