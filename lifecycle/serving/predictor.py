@@ -83,9 +83,15 @@ class CompiledTreePredictor:
         self.forest = treelite.sklearn.import_model(model)
         self.fallback = SklearnPredictor(model)
         self.large_batch_rows = large_batch_rows
+        # scikit-learn's DecisionTree-based ensembles compare float32 inputs with float32 thresholds;
+        # Treelite compares float64. Round the same way, or a value between the two roundings of a
+        # threshold goes down the other branch (seen: a random forest off by 0.0033 on 12 of 20k rows).
+        self._as_float32 = type(model).__name__ != "HistGradientBoostingClassifier"
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(rows, dtype=np.float64)
+        if self._as_float32:
+            rows = rows.astype(np.float32).astype(np.float64)
         if len(rows) >= self.large_batch_rows:
             return self.fallback.predict_proba(rows)
         # One thread: a server runs one of these per worker process; threads would fight over cores.

@@ -100,7 +100,7 @@ class ServerHandle:
 def start_server(kind: str = "rest", model_uri: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workers: int = 1, predictor: str = "auto", micro_batching: bool = True,
                  settings: Any = None, env: dict[str, str] | None = None, timeout: float = 120.0,
-                 wait: bool = True) -> ServerHandle:
+                 wait: bool = True, prediction_log: str | Path | None = None) -> ServerHandle:
     """Start a model server subprocess and wait until it is ready.
 
     Args:
@@ -116,6 +116,8 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         env: extra environment variables for the server process (they win).
         timeout: seconds to wait for readiness.
         wait: wait for readiness before returning.
+        prediction_log: a REST server appends every prediction to this SQLite file
+            (:class:`lifecycle.prediction_log.PredictionLog`, lesson 07); None: no log.
 
     Returns:
         The :class:`ServerHandle` (also stopped when this Python process exits).
@@ -136,6 +138,7 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
             "--workers", str(workers), "--predictor", predictor]
     args += ["--model", model_uri] if model_uri else []
     args += [] if micro_batching else ["--no-micro-batching"]
+    args += ["--prediction-log", str(Path(prediction_log).resolve())] if prediction_log else []
     child_env = {**os.environ, "LIFECYCLE_ROOT": str(settings.root), "LIFECYCLE_WORKSPACE": str(settings.workspace),
                  "LIFECYCLE_BUILD": str(settings.build), "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
                  "LIFECYCLE_REGISTERED_MODEL": settings.registered_model, "PYTHONUNBUFFERED": "1"}
@@ -237,7 +240,39 @@ def serve_command(args: argparse.Namespace) -> int:
         return _run_uvicorn(create_tutorial_app(served.model), host, port)
     from lifecycle.serving.rest import create_app
 
-    return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
+    log_path = _prediction_log_path(args)
+    if log_path is None:
+        return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
+    from lifecycle.prediction_log import PredictionLogWriter
+
+    writer = PredictionLogWriter(log_path)
+    print(f"logging every prediction to {log_path}", flush=True)
+    try:
+        return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
+                                       on_prediction=writer), host, port)
+    finally:
+        writer.close()  # uvicorn returns after a graceful stop (SIGTERM, Ctrl-C): write what is queued
+
+
+def _prediction_log_path(args: argparse.Namespace) -> Path | None:
+    """Where a REST server logs its predictions: ``--prediction-log``, else ``LIFECYCLE_PREDICTION_LOG``;
+    ``lifecycle serve`` (whose arguments have no such option) defaults to ``workspace/predictions.sqlite``,
+    ``python -m lifecycle.serving`` (what :func:`start_server` runs) to no log."""
+    from lifecycle.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
+
+    given = getattr(args, "prediction_log", _CLI_DEFAULT)
+    if given and given is not _CLI_DEFAULT:
+        return Path(given)
+    if os.environ.get(PREDICTION_LOG_ENV):
+        return Path(os.environ[PREDICTION_LOG_ENV])
+    if given is _CLI_DEFAULT:
+        from lifecycle.config import load_settings
+
+        return load_settings().workspace / DEFAULT_FILE_NAME
+    return None
+
+
+_CLI_DEFAULT = object()  # the lifecycle CLI's serve command: log to the workspace by default
 
 
 def _constant_app() -> Any:
@@ -259,6 +294,11 @@ def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: i
 
     os.environ[MODEL_URI_ENV] = args.model or ""
     os.environ[PREDICTOR_ENV] = predictor
+    log_path = _prediction_log_path(args)
+    if log_path is not None:  # each worker appends to the same file (SQLite WAL serialises the writers)
+        from lifecycle.prediction_log import PREDICTION_LOG_ENV
+
+        os.environ[PREDICTION_LOG_ENV] = str(log_path)
     print(f"serving {args.model or 'the champion'} over rest on http://{host}:{port} with {workers} workers",
           flush=True)
     return _run_uvicorn("lifecycle.serving.rest:app_from_environment", host, port, factory=True, workers=workers)
@@ -291,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     parser.add_argument("--predictor", default="auto", choices=("auto", "compiled", "sklearn"))
     parser.add_argument("--no-micro-batching", action="store_true", help="one predict call per request")
+    parser.add_argument("--prediction-log", default=None, metavar="PATH",
+                        help="rest: append every prediction to this SQLite file (default: none)")
     return parser
 
 

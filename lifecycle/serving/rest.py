@@ -43,6 +43,7 @@ from lifecycle.serving.scorer import FraudScorer, PredictionSink
 
 MODEL_URI_ENV = "LIFECYCLE_SERVE_MODEL_URI"
 PREDICTOR_ENV = "LIFECYCLE_SERVE_PREDICTOR"
+PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"  # the same name as lifecycle.prediction_log's
 
 
 class _ModelSlot:
@@ -153,6 +154,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# Read (and drop) up to this much of a refused body before answering: a client still sending gets
+# the 413 instead of a broken pipe. Beyond it the connection is closed on the sender.
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+async def _drain(receive: Callable, most: int) -> None:
+    seen = 0
+    while seen <= most:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodySizeLimit:
     """ASGI middleware: answer 413 to a request body over the limit for its path, before the app reads it.
 
@@ -171,6 +188,7 @@ class BodySizeLimit:
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None:
             if not declared.isdigit() or int(declared) > limit:
+                await _drain(receive, DRAIN_LIMIT)
                 return await self._refuse(send, scope["path"], limit, declared.decode("latin-1"))
             return await self.app(scope, receive, send)
         chunks, size = [], 0
@@ -181,6 +199,8 @@ class BodySizeLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
+                if message.get("more_body", False):
+                    await _drain(receive, DRAIN_LIMIT)
                 return await self._refuse(send, scope["path"], limit, f"more than {limit}")
             if not message.get("more_body", False):
                 break
@@ -228,8 +248,15 @@ def create_constant_app() -> FastAPI:
 def app_from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory`` and multi-worker runs: each worker loads the model named
     by ``LIFECYCLE_SERVE_MODEL_URI`` (empty: the registry's champion) before it accepts a connection,
-    so the shared socket only hands requests to workers that can answer them."""
+    so the shared socket only hands requests to workers that can answer them. With
+    ``LIFECYCLE_PREDICTION_LOG`` set, every worker appends its predictions to that file."""
     from lifecycle.tracking import load_served_model
 
     uri = os.environ.get(MODEL_URI_ENV) or None
-    return create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"))
+    on_prediction = None
+    if os.environ.get(PREDICTION_LOG_ENV):  # lesson 07; the writer flushes at the worker's exit
+        from lifecycle.prediction_log import PredictionLogWriter
+
+        on_prediction = PredictionLogWriter(os.environ[PREDICTION_LOG_ENV])
+    return create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),
+                      on_prediction=on_prediction)

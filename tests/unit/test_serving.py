@@ -93,6 +93,21 @@ def test_compiled_predictor_gives_scikit_learns_probabilities(served, windows):
     assert np.abs(at_once - expected).max() < 1e-6
 
 
+def test_compiled_random_forest_rounds_inputs_like_scikit_learn(windows):
+    # Lesson 03 may promote a random forest; its trees compare float32 values.
+    from lifecycle.training import make_model
+
+    train, later = windows
+    model = make_model("random_forest", 42, n_estimators=60)
+    model.fit(build_features(train), train["is_fraud"])
+    features = build_features(later, history=train)
+    expected = model.predict_proba(features)[:, 1]
+    compiled = compile_predictor(model)
+    rows = features.to_numpy()
+    in_sixteens = np.concatenate([compiled.predict_proba(rows[i:i + 16]) for i in range(0, len(rows), 16)])
+    assert np.abs(in_sixteens - expected).max() < 1e-6
+
+
 def test_compile_predictor_refuses_what_it_cannot_compile():
     from sklearn.linear_model import LogisticRegression
 
