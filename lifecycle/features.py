@@ -16,8 +16,11 @@ Taught in notebooks/02_feature_engineering.ipynb (and used by every later lesson
 
 from __future__ import annotations
 
+import calendar
+import math
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,7 @@ BURST_WINDOW_SECONDS = 3_600
 NO_HISTORY_GAP_SECONDS = 30 * 86_400.0  # "never seen before": as if the last transaction was a month ago
 _CODES = {"merchant_category": CATEGORIES, "channel": CHANNELS, "device": DEVICES}
 RAW_CATEGORICALS = {**_CODES, "country": COUNTRIES}
+_CODE_OF = {column: {value: float(i) for i, value in enumerate(vocabulary)} for column, vocabulary in _CODES.items()}
 
 
 def build_features(transactions: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -212,6 +216,9 @@ class _UserHistory:
     countries: dict[str, int] = field(default_factory=dict)
 
 
+_NO_HISTORY = _UserHistory()  # read-only stand-in for a user never seen before
+
+
 class FeatureState:
     """Running per-user state for scoring one transaction at a time (what the server keeps).
 
@@ -237,34 +244,35 @@ class FeatureState:
 
     def features(self, txn: dict[str, Any]) -> dict[str, float]:
         """The features of one transaction given the state before it (the state is not changed)."""
-        user = self.users_.get(str(txn["user_id"])) or _UserHistory()
-        seconds = _seconds(txn["timestamp"])
+        user = self.users_.get(str(txn["user_id"])) or _NO_HISTORY
+        seconds, hour, day_of_week = _clock(txn["timestamp"])
         amount = float(txn["amount"])
         n = user.count
         mean = user.total / n if n else 0.0
-        std = float(np.sqrt(max(user.total_sq / n - mean * mean, 0.0))) if n else 0.0
-        vs_avg, zscore = _ratios(np.array([amount]), np.array([mean]), np.array([std]), np.array([float(n)]))
-        stamp = pd.Timestamp(txn["timestamp"])
-        codes = {name: float(vocab.index(txn[col])) if txn[col] in vocab else -1.0
-                 for col, name, vocab in (("merchant_category", "category_code", CATEGORIES),
-                                          ("channel", "channel_code", CHANNELS), ("device", "device_code", DEVICES))}
-        row = {
-            "amount": amount, **codes,
-            "hour": float(stamp.hour), "day_of_week": float(stamp.dayofweek),
-            "is_weekend": float(stamp.dayofweek >= 5), "is_night": float(stamp.hour < 6),
+        std = math.sqrt(max(user.total_sq / n - mean * mean, 0.0)) if n else 0.0
+        # The scalar form of _ratios (same IEEE operations, same bits), without numpy's per-call cost.
+        vs_avg = amount / mean if n > 0 and mean > 0 else 1.0
+        zscore = (amount - mean) / std if n > 1 and std > 0 else 0.0
+        since = seconds - BURST_WINDOW_SECONDS
+        return {
+            "amount": amount,
+            "category_code": _CODE_OF["merchant_category"].get(txn["merchant_category"], -1.0),
+            "channel_code": _CODE_OF["channel"].get(txn["channel"], -1.0),
+            "device_code": _CODE_OF["device"].get(txn["device"], -1.0),
+            "hour": float(hour), "day_of_week": float(day_of_week),
+            "is_weekend": float(day_of_week >= 5), "is_night": float(hour < 6),
             "user_txn_count": float(n), "user_amount_mean": mean, "user_amount_std": std,
-            "user_txn_count_1h": float(sum(1 for s in user.recent if s >= seconds - BURST_WINDOW_SECONDS)),
+            "user_txn_count_1h": float(sum(1 for s in user.recent if s >= since)),
             "seconds_since_last_txn": float(seconds - user.last_seconds) if n else NO_HISTORY_GAP_SECONDS,
-            "amount_vs_user_avg": float(vs_avg[0]), "amount_zscore": float(zscore[0]),
+            "amount_vs_user_avg": vs_avg, "amount_zscore": zscore,
             "category_share_for_user": user.categories.get(txn["merchant_category"], 0) / n if n else 0.0,
             "country_share_for_user": user.countries.get(txn["country"], 0) / n if n else 0.0,
         }
-        return {name: row[name] for name in FEATURE_COLUMNS}
 
     def update(self, txn: dict[str, Any]) -> None:
         """Add one transaction to its user's state."""
         user = self.users_.setdefault(str(txn["user_id"]), _UserHistory())
-        seconds, amount = _seconds(txn["timestamp"]), float(txn["amount"])
+        seconds, amount = _clock(txn["timestamp"])[0], float(txn["amount"])
         user.count += 1
         user.total += amount
         user.total_sq += amount * amount
@@ -283,7 +291,20 @@ class FeatureState:
 
 
 def _seconds(timestamp: Any) -> int:
-    return int(pd.Timestamp(timestamp).value // 1_000_000_000)
+    return _clock(timestamp)[0]
+
+
+def _clock(timestamp: Any) -> tuple[int, int, int]:
+    """Seconds since 1970 (UTC, floored), hour and weekday (Monday = 0) of a timestamp.
+
+    A naive ``datetime`` (what the model server receives) is read directly: ~10x cheaper than
+    building a ``pd.Timestamp``, and the same numbers.
+    """
+    if type(timestamp) is datetime:
+        if timestamp.tzinfo is None:
+            return calendar.timegm(timestamp.timetuple()), timestamp.hour, timestamp.weekday()
+    stamp = timestamp if isinstance(timestamp, pd.Timestamp) else pd.Timestamp(timestamp)
+    return int(stamp.value // 1_000_000_000), stamp.hour, stamp.dayofweek
 
 
 def split_by_time(transactions: pd.DataFrame, test_fraction: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
