@@ -57,6 +57,9 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000 rest, 50051 grpc)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--prediction-log", default="workspace", metavar="PATH",
+                       help="REST: append every prediction to this SQLite file (default: "
+                            "workspace/predictions.sqlite; 'off': no log)")
     serve.set_defaults(handler="lifecycle.serving.process:serve_command")
 
 

@@ -261,6 +261,10 @@ def _prediction_log_path(args: argparse.Namespace) -> Path | None:
     from lifecycle.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
 
     given = getattr(args, "prediction_log", _CLI_DEFAULT)
+    if given == "off":
+        return None
+    if given == "workspace":  # the CLI's spelled-out default
+        given = _CLI_DEFAULT
     if given and given is not _CLI_DEFAULT:
         return Path(given)
     if os.environ.get(PREDICTION_LOG_ENV):
