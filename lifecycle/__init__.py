@@ -6,8 +6,7 @@ The public API is small and loads lazily, so that ``import lifecycle`` (and the
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from lifecycle._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -28,14 +27,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lifecycle' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("lifecycle", _EXPORTS, globals())

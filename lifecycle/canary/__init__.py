@@ -16,8 +16,7 @@ Taught in notebooks/06_canary_release.ipynb.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from lifecycle._lazy import lazy_exports
 
 # name → module that defines it; imported on first use so `import lifecycle.canary` stays light.
 _EXPORTS = {
@@ -41,14 +40,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lifecycle.canary' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("lifecycle.canary", _EXPORTS, globals())

@@ -22,8 +22,7 @@ Taught in notebooks/05_serving.ipynb.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from lifecycle._lazy import lazy_exports
 
 # name → module that defines it; imported on first use so `import lifecycle.serving` stays light.
 _EXPORTS = {
@@ -47,14 +46,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lifecycle.serving' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("lifecycle.serving", _EXPORTS, globals())
