@@ -128,7 +128,7 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
             message holds the end of its log).
     """
     from lifecycle.config import load_settings
-    from lifecycle.tracking import free_port
+    from lifecycle.tracking_server import free_port
 
     if kind not in SERVER_KINDS:
         raise ConfigError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")

@@ -29,8 +29,8 @@ from lifecycle.tracking import (
     register_run,
     set_alias,
     should_promote,
-    start_mlflow_server,
 )
+from lifecycle.tracking_server import start_mlflow_server
 from lifecycle.training import predict_scores, train_fraud_model
 
 
