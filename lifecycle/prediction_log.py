@@ -28,6 +28,7 @@ import atexit
 import json
 import queue
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -214,7 +215,8 @@ class PredictionLogWriter:
 
     The request path only puts records on a queue (microseconds); the writer thread takes whatever
     has queued up and appends it in one transaction. :meth:`close` (also run at interpreter exit)
-    writes what is still queued, so a normal stop loses nothing.
+    writes what is still queued, so a normal stop loses nothing; a server flushes it when it shuts
+    down (see :func:`lifecycle.serving.rest.create_app`).
 
     Args:
         path: the prediction log's file.
@@ -225,6 +227,7 @@ class PredictionLogWriter:
         self.log = PredictionLog(path)
         self.max_batch = max_batch
         self.written = 0
+        self.failed = 0
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
@@ -248,9 +251,30 @@ class PredictionLogWriter:
                     stop = True
                     break
                 records.extend(more)
-            self.written += self.log.append(records)
+            self._append(records)
             if stop:
                 return
+
+    def _append(self, records: list[Any], attempts: int = 5) -> None:
+        """Append one batch; a busy database (another process writing) is retried, and a batch that
+        cannot be written is counted in :attr:`failed` and reported, never silently dropped."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.written += self.log.append(records)
+                return
+            except sqlite3.OperationalError as err:  # "database is locked" after busy_timeout
+                if attempt == attempts:
+                    self._report(records, err)
+                else:
+                    time.sleep(0.5 * attempt)
+            except Exception as err:  # a record the log cannot store: say so, keep the thread alive
+                self._report(records, err)
+                return
+
+    def _report(self, records: list[Any], err: Exception) -> None:
+        self.failed += len(records)
+        print(f"prediction log {self.log.path}: could not write {len(records)} records "
+              f"({type(err).__name__}: {err}); {self.failed} unwritten so far", file=sys.stderr, flush=True)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the writer thread (idempotent)."""

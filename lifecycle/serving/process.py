@@ -245,13 +245,10 @@ def serve_command(args: argparse.Namespace) -> int:
         return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
     from lifecycle.prediction_log import PredictionLogWriter
 
-    writer = PredictionLogWriter(log_path)
+    writer = PredictionLogWriter(log_path)  # the app's shutdown flushes it (uvicorn re-raises SIGTERM after)
     print(f"logging every prediction to {log_path}", flush=True)
-    try:
-        return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
-                                       on_prediction=writer), host, port)
-    finally:
-        writer.close()  # uvicorn returns after a graceful stop (SIGTERM, Ctrl-C): write what is queued
+    return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
+                                   on_prediction=writer), host, port)
 
 
 def _prediction_log_path(args: argparse.Namespace) -> Path | None:

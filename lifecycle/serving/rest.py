@@ -16,6 +16,7 @@ Taught in notebooks/05_serving.ipynb.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -87,13 +88,18 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
             slot.error = f"{type(err).__name__}: {err}"
             traceback.print_exc()
 
-    if callable(served):
-        async def lifespan(app: FastAPI):
-            threading.Thread(target=load_in_background, name="model-loader", daemon=True).start()
-            yield
-    else:
+    if not callable(served):
         load()
-        lifespan = None
+
+    async def lifespan(app: FastAPI):
+        if callable(served):
+            threading.Thread(target=load_in_background, name="model-loader", daemon=True).start()
+        yield
+        # A graceful stop ends here, after the last request was answered. It is the last moment to
+        # flush the sink: uvicorn then re-raises SIGTERM, which ends the process without `finally`.
+        close = getattr(on_prediction, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
 
     app = FastAPI(title="Fraud detector", version="1", lifespan=lifespan,
                   description="Scores card transactions with a registered fraud model (ML Lifecycle Lab, lesson 05).")

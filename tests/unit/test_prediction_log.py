@@ -81,19 +81,62 @@ def test_writer_from_many_threads_loses_nothing_when_closed(tmp_path, transactio
     assert writer.written == 300 and PredictionLog(tmp_path / "log.sqlite").count() == 300
 
 
-@pytest.mark.slow
-def test_real_server_logs_every_one_of_10000_concurrent_requests_once(tmp_path):
+def test_writer_reports_a_batch_it_cannot_store_and_keeps_writing(tmp_path, transactions, capsys):
+    writer = PredictionLogWriter(tmp_path / "log.sqlite")
+    unstorable = records(transactions.head(1))
+    unstorable[0].transaction["timestamp"] = object()  # not a time the log can write
+    writer(unstorable)
+    writer.close()
+    assert writer.failed == 1 and "could not write 1 records (TypeError" in capsys.readouterr().err
+    writer = PredictionLogWriter(tmp_path / "log.sqlite")
+    writer(records(transactions.head(10)))
+    writer.close()
+    assert writer.written == 10 and writer.failed == 0
+
+
+@pytest.fixture(scope="module")
+def champion_settings():
     from threadpoolctl import threadpool_limits
 
     from lifecycle.config import load_settings
-    from lifecycle.serving.benchmark import request_bodies
-    from lifecycle.serving.loadgen import run_http_load
-    from lifecycle.serving.process import start_server
     from lifecycle.tracking import ensure_champion
 
     settings = load_settings().ensure_dirs()
     with threadpool_limits(1):
         ensure_champion(settings, seed=3, rows=4_000)
+    return settings
+
+
+@pytest.mark.slow
+def test_a_graceful_stop_writes_what_is_still_queued(tmp_path, champion_settings):
+    """SIGTERM while the log is busy (another process holds its write lock): the server must write
+    the queued records before it exits (uvicorn re-raises SIGTERM after shutdown, so only the
+    app's own shutdown can flush them)."""
+    from lifecycle.serving.benchmark import request_bodies
+    from lifecycle.serving.loadgen import run_http_load
+    from lifecycle.serving.process import start_server
+
+    path = tmp_path / "predictions.sqlite"
+    PredictionLog(path).close()
+    bodies = [json.dumps(body).encode() for body in request_bodies(generate_transactions(200, 6, start="2026-02-01"))]
+    with start_server("rest", settings=champion_settings, prediction_log=path) as server:
+        blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN EXCLUSIVE")  # the server's writer now waits for this lock
+        result = run_http_load(f"{server.url}/predict", bodies, concurrency=8, seconds=60, max_requests=200,
+                               warmup_requests=0)
+        threading.Timer(1.0, blocker.execute, args=("COMMIT",)).start()  # released while the server stops
+        server.stop()
+    assert result.requests == 200 and result.errors == 0
+    assert PredictionLog(path).count() == 200
+
+
+@pytest.mark.slow
+def test_real_server_logs_every_one_of_10000_concurrent_requests_once(tmp_path, champion_settings):
+    from lifecycle.serving.benchmark import request_bodies
+    from lifecycle.serving.loadgen import run_http_load
+    from lifecycle.serving.process import start_server
+
+    settings = champion_settings
     path = tmp_path / "predictions.sqlite"
     later = generate_transactions(10_000, 4, start="2026-02-01", days=7)
     bodies = [json.dumps(body).encode() for body in request_bodies(later)]
