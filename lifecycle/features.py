@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -244,8 +245,11 @@ class FeatureState:
 
     def features(self, txn: dict[str, Any]) -> dict[str, float]:
         """The features of one transaction given the state before it (the state is not changed)."""
+        return self._features(txn, _clock(txn["timestamp"]))
+
+    def _features(self, txn: dict[str, Any], clock: tuple[int, int, int]) -> dict[str, float]:
         user = self.users_.get(str(txn["user_id"])) or _NO_HISTORY
-        seconds, hour, day_of_week = _clock(txn["timestamp"])
+        seconds, hour, day_of_week = clock
         amount = float(txn["amount"])
         n = user.count
         mean = user.total / n if n else 0.0
@@ -262,7 +266,7 @@ class FeatureState:
             "hour": float(hour), "day_of_week": float(day_of_week),
             "is_weekend": float(day_of_week >= 5), "is_night": float(hour < 6),
             "user_txn_count": float(n), "user_amount_mean": mean, "user_amount_std": std,
-            "user_txn_count_1h": float(sum(1 for s in user.recent if s >= since)),
+            "user_txn_count_1h": float(len(user.recent) - bisect_left(user.recent, since)),
             "seconds_since_last_txn": float(seconds - user.last_seconds) if n else NO_HISTORY_GAP_SECONDS,
             "amount_vs_user_avg": vs_avg, "amount_zscore": zscore,
             "category_share_for_user": user.categories.get(txn["merchant_category"], 0) / n if n else 0.0,
@@ -270,23 +274,35 @@ class FeatureState:
         }
 
     def update(self, txn: dict[str, Any]) -> None:
-        """Add one transaction to its user's state."""
+        """Add one transaction to its user's state.
+
+        One that arrives late (older than the user's latest) still counts in the totals; it joins
+        the last hour's times in order, and does not move the user's clock back.
+        """
+        self._update(txn, _clock(txn["timestamp"])[0])
+
+    def _update(self, txn: dict[str, Any], seconds: int) -> None:
         user = self.users_.setdefault(str(txn["user_id"]), _UserHistory())
-        seconds, amount = _clock(txn["timestamp"])[0], float(txn["amount"])
+        amount = float(txn["amount"])
         user.count += 1
         user.total += amount
         user.total_sq += amount * amount
-        user.last_seconds = seconds
-        user.recent.append(seconds)
-        while user.recent and user.recent[0] < seconds - BURST_WINDOW_SECONDS:
-            user.recent.popleft()
+        recent = user.recent  # times of the user's last hour, ascending
+        if user.last_seconds is None or seconds >= user.last_seconds:
+            user.last_seconds = seconds
+            recent.append(seconds)
+            while recent[0] < seconds - BURST_WINDOW_SECONDS:
+                recent.popleft()
+        elif seconds >= user.last_seconds - BURST_WINDOW_SECONDS:
+            recent.insert(bisect_right(recent, seconds), seconds)
         user.categories[txn["merchant_category"]] = user.categories.get(txn["merchant_category"], 0) + 1
         user.countries[txn["country"]] = user.countries.get(txn["country"], 0) + 1
 
     def score_and_update(self, txn: dict[str, Any]) -> dict[str, float]:
         """Features of ``txn`` from the state before it, then add it to the state."""
-        row = self.features(txn)
-        self.update(txn)
+        clock = _clock(txn["timestamp"])
+        row = self._features(txn, clock)
+        self._update(txn, clock[0])
         return row
 
 

@@ -163,6 +163,25 @@ def test_feature_state_features_does_not_change_the_state(table):
     assert state.users_[last["user_id"]].count == count + 1
 
 
+def test_feature_state_keeps_late_and_replayed_transactions_in_a_bounded_last_hour(table):
+    """A server sees retries and late arrivals: the last hour stays the last hour (bounded, in order)
+    and the user's clock does not go back."""
+    user = table["user_id"].value_counts().index[0]
+    rows = table[table["user_id"] == user].to_dict("records")
+    state = FeatureState()
+    for txn in rows * 20:  # the user's whole history replayed 20 times
+        state.update(txn)
+    history = state.users_[user]
+    latest = int(pd.Timestamp(rows[-1]["timestamp"]).timestamp())
+    assert history.count == 20 * len(rows) and history.last_seconds == latest
+    assert list(history.recent) == sorted(history.recent) and min(history.recent) >= latest - 3600
+    in_last_hour = sum(int(pd.Timestamp(r["timestamp"]).timestamp()) >= latest - 3600 for r in rows)
+    assert len(history.recent) == 20 * in_last_hour
+    late = {**rows[-1], "timestamp": pd.Timestamp(rows[-1]["timestamp"]) - pd.Timedelta(minutes=10)}
+    state.update(late)
+    assert list(history.recent) == sorted(history.recent) and history.last_seconds == latest
+
+
 def test_split_by_time_puts_every_test_row_after_every_training_row(table):
     train, test = split_by_time(table, 0.25)
     assert len(train) + len(test) == len(table)
