@@ -13,7 +13,14 @@ import pytest
 from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError, SchemaError
 from lifecycle.features import build_features, split_by_time
-from lifecycle.monitoring import MONITORED_FEATURES, DriftMonitor, NotFittedError
+from lifecycle.monitoring import (
+    MONITORED_FEATURES,
+    DriftMonitor,
+    NotFittedError,
+    column_drift,
+    drift_table,
+    run_drift_report,
+)
 from lifecycle.retraining import quality_over_time, retrain_on_window, score_window
 from lifecycle.training import evaluate, train_fraud_model
 
@@ -138,6 +145,27 @@ def test_reasons_give_the_numbers(decisions):
     summary = decision.summary()
     assert summary["action"] == "retrain" and isinstance(summary["precision"], float)
     json.dumps(decision.to_dict())  # the command line writes it as JSON
+
+
+@pytest.mark.slow
+def test_check_drift_matches_evidently_reports(champion, february):
+    """A check runs Evidently's drift tests without a Report; they must agree with a Report's ValueDrift."""
+    monitor = champion["monitor"]
+    current = monitor._frame(*february["data_drift"][1:], "current")
+    fast = column_drift(monitor.reference_, current)
+    report = drift_table(run_drift_report(monitor.reference_, current))
+    pd.testing.assert_frame_equal(fast, report[fast.columns])
+    assert fast["drifted"].any() and not fast["drifted"].all()
+    chosen = column_drift(monitor.reference_, current, method="ks", threshold=0.01)
+    reported = drift_table(run_drift_report(monitor.reference_, current, method="ks", threshold=0.01))
+    pd.testing.assert_frame_equal(chosen.drop(columns="method"), reported[chosen.columns].drop(columns="method"))
+    assert set(chosen["method"]) == {"K-S p_value"}  # a p-value: drift when *below* the threshold
+
+
+def test_column_drift_names_a_column_without_finite_values():
+    current = reference_frame().assign(amount=np.inf)
+    with pytest.raises(SchemaError, match="column 'amount' has no finite values in the current window"):
+        column_drift(reference_frame(), current)
 
 
 @pytest.mark.slow
