@@ -151,6 +151,13 @@ def test_without_prefect_the_error_says_how_to_install_it(monkeypatch):
     assert "PREFECT_HOME" not in os.environ  # nothing was configured for a Prefect that is not there
 
 
+def test_no_server_is_started_when_prefect_api_url_names_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # a server of the learner's own
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    assert orchestration.start_prefect_server(load_settings(workspace=tmp_path / "workspace")) is None
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:9/api" and not (tmp_path / "prefect").exists()
+
+
 @pytest.mark.slow
 def test_dvc_repro_runs_everything_then_nothing_then_only_what_a_training_parameter_changes(tmp_path):
     from lifecycle.tracking import alias_version
@@ -193,9 +200,22 @@ def test_prefect_flow_retries_a_blip_caches_a_rerun_and_matches_the_plain_stages
                         # Prefect logs "Stopping temporary server" at exit, after pytest has closed the stream
                         "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
         monkeypatch.setenv(name, value)  # what configure_prefect would set, undone after the test
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     settings = load_settings(workspace=tmp_path / "workspace")
-    source = write_transactions(raw, tmp_path / "raw.csv")
+    server = orchestration.start_prefect_server(settings)  # as the lesson does: in the background, then waited for
+    assert server is not None and os.environ["PREFECT_API_URL"] == server.api_url
+    assert orchestration.start_prefect_server(settings) is server  # a second call (a cell run twice) reuses it
+    try:
+        source = write_transactions(raw, tmp_path / "raw.csv")
+        server.wait_until_ready()
+        assert server.ready_after > 0 and server.log_file == tmp_path / "prefect" / "server.log"
+        _check_the_prefect_flow(tmp_path, settings, source)
+    finally:
+        server.stop()
+    assert server.process.poll() is not None and "PREFECT_API_URL" not in os.environ
 
+
+def _check_the_prefect_flow(tmp_path, settings, source):
     run = orchestration.run_prefect_flow(source, SMALL, settings, ingest_blips=1, refresh_cache=True,
                                          folder=tmp_path / "flow")
     assert (run.state, run.retries) == ("Completed", 1), run.message
