@@ -8,9 +8,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= smoke
-# Offline machines: no analytics calls from DVC, no telemetry from Prefect.
+# Offline machines: no analytics calls from DVC, no telemetry from Prefect or MLflow (MLflow 3 reads
+# only MLFLOW_DISABLE_TELEMETRY=true or DO_NOT_TRACK=true, not DO_NOT_TRACK=1).
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 

@@ -16,6 +16,7 @@ def pytest_configure(config):
         os.environ["LIFECYCLE_BUILD"] = os.path.join(scratch, "build")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def pytest_unconfigure(config):

@@ -167,6 +167,7 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
     # Kernels inherit this: scikit-learn's OpenMP threads thrash on a small machine shared with the
     # servers the lessons start (an HGB fit went from 0.3 s to 8–17 s). A user's own setting wins.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # offline: no usage reports from the kernels
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     (out / "records").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"profile": profile, "notebooks": {}}
