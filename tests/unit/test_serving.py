@@ -230,6 +230,16 @@ def test_batch_answers_in_order_like_single_requests(served, later):
     assert [p["transaction_id"] for p in answer.json()["predictions"]] == [b["transaction_id"] for b in later[:50]]
 
 
+def test_the_api_docs_describe_the_scoring_routes_the_server_answers(client):
+    spec = client.get("/openapi.json").json()
+    single = spec["paths"]["/predict"]["post"]
+    assert single["requestBody"]["content"]["application/json"]["schema"]["properties"]["amount"]["type"] == "number"
+    assert single["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Prediction"}
+    batch = spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "$ref" not in json.dumps(batch) and batch["properties"]["transactions"]["maxItems"] == 5_000
+    assert client.get("/predict").status_code == 405  # served routes answer POST only
+
+
 def test_health_ready_metadata_and_prediction_hook(served):
     records = []
     with TestClient(create_app(served, on_prediction=records.extend)) as client:
