@@ -1,421 +1,66 @@
 """Running the pipeline's stages with an engine: DVC on one machine, Prefect to scale out.
 
-* **DVC pipeline.** :func:`write_pipeline` writes ``dvc.yaml`` (generated from
-  :data:`lifecycle.pipeline.STAGES`) and ``params.yaml`` into the lesson 01 sandbox;
-  :func:`reproduce` runs ``dvc repro`` there and reports which stages ran and which were skipped.
-* **Prefect flow.** :func:`prefect_flow` makes the same stage functions Prefect 3 tasks, retried on
-  transient errors and cached by :func:`stage_fingerprint` (what DVC hashes: input bytes,
-  parameters, code). :func:`run_prefect_flow` runs it here: with no ``PREFECT_API_URL`` set,
-  Prefect starts a temporary local server by itself, or :func:`start_prefect_server` starts that
-  server beforehand, in the background, so its start-up overlaps other work. Prefect is optional
-  (``pip install -e '.[orchestration]'``); :func:`require_prefect` says so when it is missing.
-  A deployment names the flow as ``lifecycle.orchestration.fraud_training_flow``.
+* **DVC pipeline** (:mod:`lifecycle.dvc_pipeline`, gathered here): :func:`write_pipeline` writes
+  ``dvc.yaml`` and ``params.yaml`` into the lesson 01 sandbox; :func:`reproduce` runs ``dvc repro``
+  there and reports which stages ran and which were skipped.
+* **Prefect flow** (this module): :func:`prefect_flow` makes the same stage functions Prefect 3 tasks,
+  retried on transient errors and cached by :func:`stage_fingerprint` (what DVC hashes: input bytes,
+  parameters, code). :func:`run_prefect_flow` runs it here: with no ``PREFECT_API_URL`` set, Prefect
+  starts a temporary local server by itself, or :func:`start_prefect_server` (from
+  :mod:`lifecycle.prefect_server`) starts that server beforehand, in the background, so its start-up
+  overlaps other work. Prefect is optional (``pip install -e '.[orchestration]'``);
+  :func:`require_prefect` says so when it is missing. A deployment names the flow as
+  ``lifecycle.orchestration.fraud_training_flow``.
 
 Taught in notebooks/04_orchestration.ipynb.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
-import importlib.util
-import inspect
 import json
-import os
-import shlex
-import shutil
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lifecycle.config import Settings, load_settings
-from lifecycle.errors import CommandError, ConfigError
-from lifecycle.pipeline import (
-    DEFAULT_PARAMS,
-    METRICS,
-    PARAMS_FILE,
-    SOURCE,
-    STAGE_NAMES,
-    STAGES,
-    get_stage,
-    read_params,
-    run_stage,
+from lifecycle.dvc_pipeline import (
+    PIPELINE_FILES,
+    ReproRun,
+    commit_pipeline,
+    parse_repro_output,
+    pipeline_definition,
+    reproduce,
+    reset_pipeline,
+    set_param,
+    stage_environment,
+    write_params,
+    write_pipeline,
 )
-from lifecycle.versioning import DATA_FILE, DataRepo, file_md5
+from lifecycle.pipeline import SOURCE, STAGE_NAMES, get_stage, run_stage
+from lifecycle.prefect_server import (
+    PREFECT_INSTALL_HINT,
+    PrefectServer,
+    _drain_prefect_workers,
+    configure_prefect,
+    prefect_installed,
+    require_prefect,
+    start_prefect_api,
+    start_prefect_server,
+)
 
-PIPELINE_FILES = ("dvc.yaml", "dvc.lock", PARAMS_FILE, METRICS)
-PREFECT_INSTALL_HINT = ("Prefect is not installed here: it is the optional 'orchestration' extra. Install it "
-                        "with pip install -e '.[orchestration]' in the kit's folder (make setup does), then "
-                        "restart the kernel.")
+__all__ = [
+    "PIPELINE_FILES", "PREFECT_FOLDER", "PREFECT_INSTALL_HINT", "TRANSIENT_ERRORS", "PrefectRun", "PrefectServer",
+    "ReproRun", "commit_pipeline", "configure_prefect", "parse_repro_output", "pipeline_definition", "prefect_flow",
+    "prefect_installed", "reproduce", "require_prefect", "reset_pipeline", "run_prefect_flow", "run_stage_task",
+    "set_param", "stage_environment", "stage_fingerprint", "start_prefect_api", "start_prefect_server",
+    "write_params", "write_pipeline",
+]
+
 PREFECT_FOLDER = "prefect-pipeline"  # under the workspace: where the flow's stages write their files
 TRANSIENT_ERRORS = (ConnectionError, TimeoutError)  # worth a retry; any other error fails the task at once
-# The server starts beside the lesson's own work: at a lower CPU priority, so that on a busy machine it
-# takes idle time rather than slowing (and distorting the timings of) the dvc repro runs.
-BACKGROUND_NICENESS = 10
-_STARTED: dict[str, PrefectServer] = {}  # the server start_prefect_server started in this process, if any
-
-
-# ---------------------------------------------------------------- DVC pipeline
-
-
-def pipeline_definition(params: dict[str, Any], python: str | None = None) -> dict[str, Any]:
-    """The ``dvc.yaml`` of :data:`~lifecycle.pipeline.STAGES`: each stage's command (``python -m
-    lifecycle.pipeline NAME``, with this kit's Python by path: the sandbox is not the kit's folder),
-    its deps (input files and the library code it runs), its params (leaf keys), outs and metrics."""
-    stages = {}
-    for stage in STAGES:
-        entry: dict[str, Any] = {"cmd": f"{shlex.quote(python or sys.executable)} -m lifecycle.pipeline {stage.name}",
-                                 "deps": [*stage.deps, *map(str, stage.code_files())]}
-        if stage.params:
-            entry["params"] = [leaf for key in stage.params for leaf in _leaf_keys(params, key)]
-        if stage.outs or stage.records:
-            entry["outs"] = [*stage.outs, *({record: {"cache": False}} for record in stage.records)]
-        if stage.metrics:
-            entry["metrics"] = [{metric: {"cache": False}} for metric in stage.metrics]
-        stages[stage.name] = entry
-    return {"stages": stages}
-
-
-def _leaf_keys(params: dict[str, Any], key: str) -> list[str]:
-    if key not in params:
-        raise ConfigError(f"the pipeline needs parameter {key!r}, which params lacks; it has {sorted(params)}")
-    return [f"{key}.{name}" for name in params[key]] if isinstance(params[key], dict) else [key]
-
-
-def write_pipeline(repo: DataRepo, params: dict[str, Any] | None = None) -> Path:
-    """Write ``params.yaml`` and ``dvc.yaml`` into the sandbox; returns the path of ``dvc.yaml``."""
-    import yaml
-
-    params = params or DEFAULT_PARAMS
-    write_params(repo.path, params)
-    path = repo.path / "dvc.yaml"
-    path.write_text(yaml.safe_dump(pipeline_definition(params), sort_keys=False, width=120))
-    return path
-
-
-def write_params(folder: str | Path, params: dict[str, Any]) -> Path:
-    """Write ``params`` as ``folder/params.yaml``, in the order given."""
-    import yaml
-
-    path = Path(folder) / PARAMS_FILE
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
-
-
-def set_param(folder: str | Path, key: str, value: Any) -> Any:
-    """Change one parameter in ``folder/params.yaml`` (``"train.learning_rate"``); returns its old value.
-
-    Raises:
-        ConfigError: no such parameter (a typo would otherwise add one that nothing reads).
-    """
-    params = read_params(folder)
-    *sections, name = key.split(".")
-    holder: Any = params
-    for section in sections:
-        holder = holder.get(section) if isinstance(holder, dict) else None
-    if not isinstance(holder, dict) or name not in holder:
-        raise ConfigError(f"{Path(folder) / PARAMS_FILE} has no parameter {key!r}; its sections are "
-                          f"{sorted(params)}: check the spelling")
-    previous, holder[name] = holder[name], value
-    write_params(folder, params)
-    return previous
-
-
-def reset_pipeline(repo: DataRepo, base: str = "data-v2") -> None:
-    """Put the sandbox back as lesson 01 left it: git at ``base``, the data file matching its pointer,
-    no ``dvc.yaml``, lock file or outputs, and an empty DVC run-cache.
-
-    The run-cache remembers every stage run's outputs; left in place, the first ``dvc repro`` after
-    an earlier run of the lesson would restore outputs instead of running the stages.
-    """
-    repo.git("reset", "--quiet", "--hard", base, hint=f"no tag {base!r} in the sandbox: rebuild it with ensure_sandbox")
-    for name in PIPELINE_FILES:
-        (repo.path / name).unlink(missing_ok=True)
-    for folder in (repo.path / "pipeline", repo.path / ".dvc" / "cache" / "runs"):
-        shutil.rmtree(folder, ignore_errors=True)
-    if not repo.data_file.is_file() or file_md5(repo.data_file) not in (repo.path / f"{DATA_FILE}.dvc").read_text():
-        repo.dvc("pull", f"{DATA_FILE}.dvc")  # fetches only what the cache lacks, then checks the file out
-
-
-@dataclass(frozen=True)
-class ReproRun:
-    """One ``dvc repro``: seconds, stages it ran, skipped (unchanged) or restored (run-cache), its output."""
-
-    seconds: float
-    ran: list[str]
-    skipped: list[str]
-    restored: list[str]
-    output: str
-
-
-def parse_repro_output(output: str) -> dict[str, list[str]]:
-    """The stages a ``dvc repro`` output says it ``ran``, ``skipped`` and ``restored``, in order."""
-    found: dict[str, list[str]] = {"ran": [], "skipped": [], "restored": []}
-    for line in output.splitlines():
-        name = line.split("'")[1] if line.count("'") >= 2 else ""
-        if line.startswith("Running stage '"):
-            found["ran"].append(name)
-        elif line.startswith("Stage '") and "didn't change, skipping" in line:
-            found["skipped"].append(name)
-        elif line.startswith("Stage '") and "is cached - skipping run" in line:
-            found["restored"].append(name)
-    return found
-
-
-def stage_environment(settings: Settings) -> dict[str, str]:
-    """What the stage commands must know of this session: the kit and workspace folders, and the
-    MLflow store the register stage writes to (``MLFLOW_TRACKING_URI``)."""
-    return {"LIFECYCLE_ROOT": str(settings.root), "LIFECYCLE_WORKSPACE": str(settings.workspace),
-            "LIFECYCLE_BUILD": str(settings.build), "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-            "LIFECYCLE_REGISTERED_MODEL": settings.registered_model}
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the commands started inside the block; restore them after."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def reproduce(repo: DataRepo, settings: Settings | None = None, *args: str) -> ReproRun:
-    """Run ``dvc repro ARGS`` in the sandbox, its register stage logging to the settings' MLflow store.
-
-    Raises:
-        CommandError: a stage failed; the message ends with what it printed.
-    """
-    settings = settings or load_settings()
-    with _environment(stage_environment(settings)):
-        done = repo.dvc("repro", *args, hint="the failing stage's error is above; fix it and run dvc repro again")
-    return ReproRun(done.seconds, **parse_repro_output(done.output), output=done.output)
-
-
-def commit_pipeline(repo: DataRepo, message: str) -> None:
-    """Commit ``dvc.yaml``, ``dvc.lock``, params and metrics (DVC put the cached outputs in ``.gitignore``)."""
-    repo.git("add", "--all")
-    repo.git("commit", "--quiet", "-m", message)
-
-
-# ---------------------------------------------------------------- Prefect flow
-
-
-def prefect_installed() -> bool:
-    """Whether Prefect, the optional ``orchestration`` extra, is installed."""
-    return importlib.util.find_spec("prefect") is not None
-
-
-def require_prefect() -> None:
-    """Raise :class:`~lifecycle.errors.ConfigError` saying how to install Prefect, if it is missing."""
-    if not prefect_installed():
-        raise ConfigError(PREFECT_INSTALL_HINT)
-
-
-def configure_prefect(settings: Settings | None = None) -> dict[str, str]:
-    """Keep Prefect's files in the workspace and its telemetry off. Call it before Prefect is imported:
-    Prefect reads its settings once, at import.
-
-    ``PREFECT_HOME`` (database, results) defaults to ``workspace/prefect``; one set already is kept,
-    and so is ``PREFECT_API_URL`` (a Prefect server or Prefect Cloud: then no local server starts).
-
-    Returns:
-        The Prefect settings in effect: ``home``, ``results`` and ``api``.
-
-    Raises:
-        ConfigError: Prefect is not installed.
-    """
-    _set_prefect_environment(settings)
-    from prefect.settings import get_current_settings
-
-    current = get_current_settings()
-    return {"home": str(current.home), "results": str(current.results.local_storage_path),
-            "api": str(current.api.url or "a temporary local server, started on first use")}
-
-
-def _set_prefect_environment(settings: Settings | None = None) -> None:
-    """What :func:`configure_prefect` sets, without importing Prefect (a server can start meanwhile)."""
-    require_prefect()
-    settings = settings or load_settings()
-    os.environ.setdefault("PREFECT_HOME", str(settings.workspace / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    # The first start creates the server's database; on a busy 2-core machine that outlasts the 20 s default.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-
-
-@dataclass
-class PrefectServer:
-    """Prefect's temporary API server, started in the background by :func:`start_prefect_server`."""
-
-    api_url: str
-    process: subprocess.Popen
-    log_file: Path
-    started: float  # time.monotonic() at the start
-    ready_after: float | None = None  # seconds from the start to its first healthy answer
-    _answered: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    def _watch(self) -> None:
-        """Poll ``/health`` (in a thread) until the server answers or exits, so ``ready_after`` is the
-        start-up time even when nobody waits for it."""
-        while self.process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        self.ready_after = time.monotonic() - self.started
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass  # not listening yet
-            time.sleep(0.1)
-        self._answered.set()
-
-    def wait_until_ready(self, timeout: float = 180.0) -> float:
-        """Wait until the server answers; returns the seconds this call waited (0 if it was up already).
-
-        Raises:
-            CommandError: it exited, or did not answer within ``timeout`` (it is then stopped).
-        """
-        clock = time.monotonic()
-        self._answered.wait(timeout)
-        if self.ready_after is not None:
-            _set_niceness(self.process.pid, 0)  # from now on it serves the flow runs
-            return time.monotonic() - clock
-        problem = (f"exited with status {self.process.returncode}" if self.process.poll() is not None
-                   else f"did not answer {self.api_url}/health within {timeout:.0f} s")
-        self.stop()
-        log = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-15:])
-        raise CommandError(f"Prefect's server {problem}; its log ({self.log_file}) ends:\n{log}\nRun the cell "
-                           "again, or unset PREFECT_API_URL and let Prefect start its own server",
-                           list(self.process.args), self.process.returncode, log)
-
-    def stop(self, drain: bool = True) -> None:
-        """Send Prefect's pending logs and events (``drain``), stop the server, and point Prefect back
-        at its own temporary server (no ``PREFECT_API_URL``)."""
-        atexit.unregister(self._stop_at_exit)
-        if drain and self.ready_after is not None and self.process.poll() is None:
-            _drain_prefect_workers()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if os.environ.get("PREFECT_API_URL") == self.api_url:
-            del os.environ["PREFECT_API_URL"]
-            _refresh_prefect_settings()
-
-    def _stop_at_exit(self) -> None:
-        self.stop(drain=False)  # Prefect's own exit handlers, registered later, ran first and drained
-
-
-def start_prefect_server(settings: Settings | None = None) -> PrefectServer | None:
-    """Start the temporary server Prefect would start on first use, but now and in the background, so
-    its start-up (importing the server, creating its database: 10–15 s on an idle 2-core machine) overlaps
-    other work.
-
-    It is the command Prefect runs (uvicorn serving ``prefect.server.api.server:create_app``) with the
-    same settings, minus block-type registration, which a flow with local results does not use. Its
-    output goes to ``PREFECT_HOME/server.log``; ``PREFECT_API_URL`` points Prefect at it. It stops
-    with :meth:`PrefectServer.stop`, or when Python exits. Call it before Prefect is imported.
-
-    Returns:
-        The server (wait for it with :meth:`PrefectServer.wait_until_ready`), or None when
-        ``PREFECT_API_URL`` already names a server (then nothing is started).
-
-    Raises:
-        ConfigError: Prefect is not installed.
-    """
-    from lifecycle.tracking_server import free_port
-
-    _set_prefect_environment(settings)
-    running = _STARTED.get("server")
-    if running and running.process.poll() is None and os.environ.get("PREFECT_API_URL") == running.api_url:
-        return running  # started earlier in this process (a notebook cell run twice)
-    if os.environ.get("PREFECT_API_URL"):
-        return None
-    home = Path(os.environ["PREFECT_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                   "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
-    with open(home / "server.log", "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=environment)
-    _set_niceness(process.pid, BACKGROUND_NICENESS)  # the lesson's own work, and its timings, come first
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", process, home / "server.log", time.monotonic())
-    atexit.register(server._stop_at_exit)  # a kernel that fails mid-lesson must not leave a server behind
-    threading.Thread(target=server._watch, name="prefect-server-health", daemon=True).start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-    _refresh_prefect_settings()
-    _STARTED["server"] = server
-    return server
-
-
-def _set_niceness(pid: int, niceness: int) -> None:
-    """Set a process's CPU priority, all its threads' on Linux (POSIX only). Raising it back may need
-    privileges: then it stays low."""
-    if not hasattr(os, "setpriority"):
-        return
-    threads = Path(f"/proc/{pid}/task")
-    for thread in [int(path.name) for path in threads.iterdir()] if threads.is_dir() else [pid]:
-        try:
-            os.setpriority(os.PRIO_PROCESS, thread, niceness)
-        except (PermissionError, ProcessLookupError):
-            pass  # not allowed here, or it already ended: its priority does not matter then
-
-
-def _refresh_prefect_settings() -> None:
-    """Prefect reads the environment once, at import: make an imported Prefect read it again."""
-    if "prefect.context" in sys.modules:
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
-
-
-def _drain_prefect_workers() -> None:
-    """Send the logs and events Prefect still queues to its server (before the server stops)."""
-    if "prefect.events.worker" not in sys.modules:
-        return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    async def drain() -> None:
-        for worker in (APILogWorker, EventsWorker):
-            result = worker.drain_all(timeout=10)
-            if inspect.isawaitable(result):  # in a Jupyter kernel, whose event loop is running
-                await result
-
-    run_coro_as_sync(drain())
-
-
-def start_prefect_api(settings: Settings | None = None) -> float:
-    """Connect to Prefect's API, starting the temporary local server if no ``PREFECT_API_URL`` is set;
-    returns the seconds it took. The server stops when Python exits."""
-    configure_prefect(settings)
-    from prefect.client.orchestration import get_client
-
-    clock = time.perf_counter()
-    with get_client(sync_client=True) as client:
-        client.api_healthcheck()
-    return time.perf_counter() - clock
 
 
 def stage_fingerprint(name: str, folder: str | Path, params: dict[str, Any], source: str | Path | None = None,
