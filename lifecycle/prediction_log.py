@@ -37,12 +37,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lifecycle.errors import ConfigError, SchemaError
 
 PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"
 DEFAULT_FILE_NAME = "predictions.sqlite"
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"  # how timestamps are logged: what the server receives; sorts in time order
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -122,6 +124,8 @@ class PredictionLog:
         if len(scores) != len(transactions):
             raise SchemaError(f"{len(scores)} scores for {len(transactions)} transactions")
         inputs = transactions.drop(columns=["is_fraud"], errors="ignore")
+        if isinstance(inputs["timestamp"].dtype, np.dtype) and inputs["timestamp"].dtype.kind == "M":
+            inputs = inputs.assign(timestamp=inputs["timestamp"].dt.strftime(_ISO_FORMAT))  # as _iso, all at once
         now = time.time()
         feature_rows = (features.to_dict("records") if features is not None else [None] * len(inputs))
         rows = [(str(row["transaction_id"]), now, model_name, str(model_version), str(row["transaction_id"]),
@@ -297,7 +301,7 @@ def _record_row(record: Any, source: str) -> tuple:
 def _iso(value: Any) -> Any:
     """Timestamps as ``YYYY-MM-DDTHH:MM:SS`` text (what the server receives; sorts in time order)."""
     if isinstance(value, datetime | pd.Timestamp):
-        return value.strftime("%Y-%m-%dT%H:%M:%S")
+        return value.strftime(_ISO_FORMAT)
     if value is None or isinstance(value, str):
         return value
     if hasattr(value, "item"):
