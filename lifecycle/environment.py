@@ -69,6 +69,23 @@ def check_environment(import_modules: bool = True) -> list[dict[str, Any]]:
     return rows
 
 
+def one_thread_per_pool(threads: int = 1) -> Any:
+    """Cap this process's native thread pools (scikit-learn's OpenMP, BLAS) at ``threads``.
+
+    Lessons 03, 06 and 07 start servers that share the machine's cores with the kernel; every server
+    runs with ``OMP_NUM_THREADS=1`` (lesson 05), and so does a kernel started by ``lifecycle run``.
+    A kernel opened in JupyterLab may not be: this gives it the same limit. scikit-learn's OpenMP
+    runtime is loaded first, because threadpoolctl can only limit the pools already loaded.
+
+    Returns:
+        threadpoolctl's limiter (``.restore_original_limits()`` undoes it).
+    """
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the tree models use)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads)
+
+
 def find_command(name: str) -> str | None:
     """The path of a command installed beside this Python (the kit's ``.venv/bin``), else on PATH.
 
