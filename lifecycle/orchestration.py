@@ -43,8 +43,8 @@ from lifecycle.pipeline import SOURCE, STAGE_NAMES, get_stage, run_stage
 from lifecycle.prefect_server import (
     PREFECT_INSTALL_HINT,
     PrefectServer,
-    _drain_prefect_workers,
     configure_prefect,
+    drain_prefect_workers,
     prefect_installed,
     require_prefect,
     start_prefect_api,
@@ -209,7 +209,7 @@ def _task_runs(flow_run_id: str, expected: int = 0, timeout: float = 10.0) -> li
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    _drain_prefect_workers()
+    drain_prefect_workers()
     deadline, previous = time.monotonic() + timeout, None
     with get_client(sync_client=True) as client:
         while True:

@@ -37,7 +37,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lifecycle.errors import ConfigError, SchemaError
@@ -124,7 +123,7 @@ class PredictionLog:
         if len(scores) != len(transactions):
             raise SchemaError(f"{len(scores)} scores for {len(transactions)} transactions")
         inputs = transactions.drop(columns=["is_fraud"], errors="ignore")
-        if isinstance(inputs["timestamp"].dtype, np.dtype) and inputs["timestamp"].dtype.kind == "M":
+        if pd.api.types.is_datetime64_any_dtype(inputs["timestamp"]):
             inputs = inputs.assign(timestamp=inputs["timestamp"].dt.strftime(_ISO_FORMAT))  # as _iso, all at once
         now = time.time()
         feature_rows = (features.to_dict("records") if features is not None else [None] * len(inputs))

@@ -127,7 +127,7 @@ class PrefectServer:
         at its own temporary server (no ``PREFECT_API_URL``)."""
         atexit.unregister(self._stop_at_exit)
         if drain and self.ready_after is not None and self.process.poll() is None:
-            _drain_prefect_workers()
+            drain_prefect_workers()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -209,7 +209,7 @@ def _refresh_prefect_settings() -> None:
         refresh_global_settings_context()
 
 
-def _drain_prefect_workers() -> None:
+def drain_prefect_workers() -> None:
     """Send the logs and events Prefect still queues to its server (before the server stops)."""
     if "prefect.events.worker" not in sys.modules:
         return
