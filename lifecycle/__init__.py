@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Settings": "lifecycle.config",
     "load_settings": "lifecycle.config",
-    "record": "lifecycle.runner",
-    "run_course": "lifecycle.runner",
+    "record": "lifecycle.course.runner",
+    "run_course": "lifecycle.course.runner",
     "generate_transactions": "lifecycle.data",
     "read_transactions": "lifecycle.data",
     "write_transactions": "lifecycle.data",

@@ -22,7 +22,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default=None, help="folder for executed notebooks and summary.json (default build/)")
     run.add_argument("--cell-timeout", type=int, default=300, help="seconds any one cell may run (default 300)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
-    run.set_defaults(handler="lifecycle.runner:main_run")
+    run.set_defaults(handler="lifecycle.course.runner:main_run")
 
 
 def _add_data(commands: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def _add_progress(commands: argparse._SubParsersAction) -> None:
     progress.add_argument("--learner", default=None,
                           help="whose answers (default: $LIFECYCLE_LEARNER, $JUPYTERHUB_USER or your user name)")
     progress.add_argument("--json", action="store_true", help="print the scores as JSON")
-    progress.set_defaults(handler="lifecycle.progress:progress_command")
+    progress.set_defaults(handler="lifecycle.course.progress:progress_command")
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
@@ -73,7 +73,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     serving.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     serving.add_argument("--model", default=None, metavar="URI", help="registry URI (default: the champion)")
     serving.add_argument("--out", default=None, help="results file (default benchmarks/results/serving.json)")
-    serving.set_defaults(handler="lifecycle.serving.benchmark:bench_command")
+    serving.set_defaults(handler="lifecycle.course.serving_bench:bench_command")
 
 
 def _add_monitor(commands: argparse._SubParsersAction) -> None:
@@ -94,7 +94,7 @@ def _add_monitor(commands: argparse._SubParsersAction) -> None:
                          help="PR-AUC drop from the reference that triggers a retrain (default 0.1)")
     monitor.add_argument("--exit-code", action="store_true",
                          help="exit 0 (no action), 3 (alert) or 4 (retrain), for a scheduler")
-    monitor.set_defaults(handler="lifecycle.retraining:monitor_command")
+    monitor.set_defaults(handler="lifecycle.monitoring.retraining:monitor_command")
 
 
 # One function per subcommand, in the order `lifecycle --help` lists them.

@@ -19,18 +19,15 @@ import os
 import shlex
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lifecycle._shell import CommandRun, find_command, run_command
 from lifecycle.config import Settings
 from lifecycle.data import generate_transactions, write_transactions
-from lifecycle.environment import find_command
-from lifecycle.errors import CommandError, ConfigError
+from lifecycle.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,24 +41,6 @@ DATA_VERSIONS = {"data-v1": "2026-01-01", "data-v2": "2026-02-01"}
 GIT_CONFIG = {"user.name": "ML Lifecycle Lab", "user.email": "lab@lifecycle.invalid",
               "commit.gpgsign": "false", "tag.gpgsign": "false"}
 MARKER = "lifecycle-sandbox"  # written inside .git/ by init_sandbox: only such folders are ever deleted
-COMMAND_TIMEOUT = 600
-
-
-@dataclass(frozen=True)
-class CommandRun:
-    """One command that ran: as a shell line, what it printed, and how many seconds it took."""
-
-    shell: str
-    stdout: str
-    seconds: float
-    stderr: str = ""
-
-    @property
-    def output(self) -> str:
-        return "\n".join(text for text in (self.stdout, self.stderr) if text)
-
-    def __str__(self) -> str:
-        return f"$ {self.shell}\n{self.output}".rstrip()
 
 
 class DataRepo:
@@ -114,40 +93,6 @@ class DataRepo:
 
 def _git() -> str:
     return find_command("git") or "git"
-
-
-def run_command(argv: list[str], cwd: Path, shown: str = "", hint: str = "") -> CommandRun:
-    """Run ``argv`` in ``cwd``, with git unable to find a repository above ``cwd`` and DVC analytics off.
-
-    ``shown`` is the shell line to print (default ``argv``); ``hint`` what to try if it fails.
-
-    Raises:
-        CommandError: the program is missing, timed out, or exited with a non-zero status.
-    """
-    shown = shown or shlex.join(argv)
-    # GIT_* variables set by a caller (a git hook, CI) would point git at another repository; the
-    # colour variables a Jupyter kernel sets would make DVC draw spinners into the captured output.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIT_") and k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR")}
-    env.update(GIT_CEILING_DIRECTORIES=str(Path(cwd).resolve().parent), GIT_TERMINAL_PROMPT="0",
-               DVC_NO_ANALYTICS="1")
-    clock = time.perf_counter()
-    try:
-        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT, check=False)
-    except FileNotFoundError as err:
-        raise CommandError(f"cannot run `{shown}`: {argv[0]} is not installed; install git "
-                           "(e.g. apt install git), and run 'make setup' for dvc", argv) from err
-    except subprocess.TimeoutExpired as err:
-        raise CommandError(f"`{shown}` did not finish within {COMMAND_TIMEOUT} s in {cwd}; "
-                           f"hint: {hint or 'check that the remote is reachable'}", argv) from err
-    ran = CommandRun(shown, done.stdout.rstrip(), round(time.perf_counter() - clock, 2), done.stderr.rstrip())
-    if done.returncode != 0:
-        tail = "\n".join(ran.output.splitlines()[-12:])
-        raise CommandError(f"`{shown}` failed with exit code {done.returncode} in {cwd}:\n{tail}\n"
-                           f"hint: {hint or 'run the same command in that folder to see more'}",
-                           argv, done.returncode, ran.output)
-    return ran
 
 
 def file_md5(path: str | Path) -> str:

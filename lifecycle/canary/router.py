@@ -319,8 +319,7 @@ def serve_router(router: CanaryRouter, host: str = "127.0.0.1", port: int | None
     """
     import uvicorn
 
-    from lifecycle.serving.loadgen import check_loopback
-    from lifecycle.tracking_server import free_port
+    from lifecycle._proc import check_loopback, free_port
 
     check_loopback(host)
     port = port or free_port()

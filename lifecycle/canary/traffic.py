@@ -29,7 +29,7 @@ def send_requests(url: str, bodies: list[dict[str, Any]], concurrency: int = 16,
 
     Args:
         url: the ``/predict`` endpoint, e.g. ``http://127.0.0.1:8100/predict`` (loopback only).
-        bodies: transactions as JSON-ready dicts (see ``lifecycle.serving.benchmark.request_bodies``),
+        bodies: transactions as JSON-ready dicts (see ``lifecycle.serving.schema.request_bodies``),
             sent in this order (up to ``concurrency`` overlap).
         concurrency: requests in flight at once.
         timeout: seconds one request may take.
@@ -41,8 +41,8 @@ def send_requests(url: str, bodies: list[dict[str, Any]], concurrency: int = 16,
     Raises:
         ConfigError: a URL that is not on this machine, or ``concurrency`` below 1.
     """
+    from lifecycle._proc import check_loopback
     from lifecycle.errors import ConfigError
-    from lifecycle.serving.loadgen import check_loopback
 
     check_loopback(urlsplit(url).hostname or "")
     if concurrency < 1:

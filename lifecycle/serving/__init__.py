@@ -14,8 +14,8 @@ Modules: :mod:`~lifecycle.serving.schema` (the typed request), :mod:`~lifecycle.
 (features → predictor → decision), :mod:`~lifecycle.serving.rest` (FastAPI app),
 :mod:`~lifecycle.serving.grpc_service` (gRPC service and health), :mod:`~lifecycle.serving.process`
 (server subprocesses, ``lifecycle serve``), :mod:`~lifecycle.serving.loadgen` (bounded load on
-127.0.0.1), :mod:`~lifecycle.serving.benchmark` (``lifecycle bench serving``),
-:mod:`~lifecycle.serving.tutorial` (the tutorial's server, kept to measure against).
+127.0.0.1), :mod:`~lifecycle.serving.prediction_log` (every answered prediction, for monitoring). The
+course measures these servers against the tutorial's (:mod:`lifecycle.course.serving_bench`).
 
 Taught in notebooks/05_serving.ipynb.
 """
@@ -35,14 +35,14 @@ _EXPORTS = {
     "MicroBatcher": "lifecycle.serving.predictor",
     "create_app": "lifecycle.serving.rest",
     "create_constant_app": "lifecycle.serving.rest",
-    "create_tutorial_app": "lifecycle.serving.tutorial",
     "create_grpc_server": "lifecycle.serving.grpc_service",
     "start_server": "lifecycle.serving.process",
     "ServerHandle": "lifecycle.serving.process",
     "run_http_load": "lifecycle.serving.loadgen",
     "run_grpc_load": "lifecycle.serving.loadgen",
-    "run_serving_benchmark": "lifecycle.serving.benchmark",
-    "time_stages": "lifecycle.serving.benchmark",
+    "request_bodies": "lifecycle.serving.schema",
+    "PredictionLog": "lifecycle.serving.prediction_log",
+    "PredictionLogWriter": "lifecycle.serving.prediction_log",
 }
 __all__ = sorted(_EXPORTS)
 

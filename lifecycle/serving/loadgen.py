@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from lifecycle._proc import check_loopback
 from lifecycle.errors import ConfigError
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 @dataclass
@@ -60,16 +59,6 @@ class LoadResult:
                    p50_ms=round(self.percentile_ms(50), 3), p99_ms=round(self.percentile_ms(99), 3),
                    seconds=round(self.seconds, 3))
         return out
-
-
-def check_loopback(host: str) -> None:
-    """Refuse any target that is not this machine (load tests never leave 127.0.0.1).
-
-    Raises:
-        ConfigError: ``host`` is not a loopback address.
-    """
-    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
-        raise ConfigError(f"load tests only target this machine; got host {host!r}, use 127.0.0.1")
 
 
 def run_http_load(url: str, bodies: list[bytes], concurrency: int = 16, seconds: float = 3.0,

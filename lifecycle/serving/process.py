@@ -28,8 +28,8 @@ from typing import Any
 
 from lifecycle.errors import CommandError, ConfigError
 
-SERVER_KINDS = ("rest", "grpc", "tutorial", "constant")
-DEFAULT_PORTS = {"rest": 8000, "grpc": 50051, "tutorial": 8001, "constant": 8002}
+SERVER_KINDS = ("rest", "grpc", "constant")
+DEFAULT_PORTS = {"rest": 8000, "grpc": 50051, "constant": 8002}
 
 
 @dataclass
@@ -76,6 +76,18 @@ class ServerHandle:
         text = self.log_file.read_text(errors="replace") if self.log_file.is_file() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """Crash the server on purpose: SIGKILL to its whole process group, no shutdown, nothing flushed.
+
+        What a lesson uses to show what a crash does (the canary's fallback, the prediction log's promise).
+        """
+        atexit.unregister(self.stop)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
     def stop(self, grace: float = 10.0) -> None:
         """End the server's whole process group: SIGTERM, then SIGKILL for whatever is left."""
         atexit.unregister(self.stop)
@@ -104,8 +116,7 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
     """Start a model server subprocess and wait until it is ready.
 
     Args:
-        kind: ``rest``, ``grpc``, ``tutorial`` (the tutorial's server, for comparison) or
-            ``constant`` (FastAPI returning a constant: the framework's ceiling).
+        kind: ``rest``, ``grpc`` or ``constant`` (FastAPI returning a constant: the framework's ceiling).
         model_uri: registry URI (default: the settings' ``models:/<name>@champion``).
         port: the port (default: a free one).
         host: address to bind.
@@ -117,7 +128,7 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         timeout: seconds to wait for readiness.
         wait: wait for readiness before returning.
         prediction_log: a REST server appends every prediction to this SQLite file
-            (:class:`lifecycle.prediction_log.PredictionLog`, lesson 07); None: no log.
+            (:class:`lifecycle.serving.prediction_log.PredictionLog`, lesson 07); None: no log.
 
     Returns:
         The :class:`ServerHandle` (also stopped when this Python process exits).
@@ -127,24 +138,45 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         CommandError: the server exited or was not ready within ``timeout`` (it is stopped; the
             message holds the end of its log).
     """
-    from lifecycle.config import load_settings
-    from lifecycle.tracking_server import free_port
+    from lifecycle._proc import free_port
 
     if kind not in SERVER_KINDS:
         raise ConfigError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")
-    settings = (settings or load_settings()).ensure_dirs()
     port = port or free_port()
     args = [sys.executable, "-m", "lifecycle.serving", kind, "--host", host, "--port", str(port),
             "--workers", str(workers), "--predictor", predictor]
     args += ["--model", model_uri] if model_uri else []
     args += [] if micro_batching else ["--no-micro-batching"]
     args += ["--prediction-log", str(Path(prediction_log).resolve())] if prediction_log else []
+    return launch_server(args, kind, host, port, settings=settings, env=env, timeout=timeout, wait=wait)
+
+
+def launch_server(args: list[str], kind: str, host: str, port: int, settings: Any = None,
+                  env: dict[str, str] | None = None, timeout: float = 120.0, wait: bool = True) -> ServerHandle:
+    """Run ``args`` as a server subprocess in its own process group, with the settings' workspace and
+    MLflow store in its environment and its output in ``workspace/logs/serve-<kind>-<port>.log``.
+
+    Args:
+        args: the command line (it must bind ``host:port``).
+        kind: ``grpc`` (readiness: the gRPC health service) or anything else (HTTP ``/ready``).
+        host: the address it binds.
+        port: the port it binds.
+        settings: whose workspace and MLflow store it uses.
+        env: extra environment variables (they win; a value of ``""`` removes the variable).
+        timeout: seconds to wait for readiness.
+        wait: wait for readiness before returning.
+
+    Returns:
+        The :class:`ServerHandle` (also stopped when this Python process exits).
+    """
+    from lifecycle.config import load_settings
+
+    settings = (settings or load_settings()).ensure_dirs()
     child_env = {**os.environ, "LIFECYCLE_ROOT": str(settings.root), "LIFECYCLE_WORKSPACE": str(settings.workspace),
                  "LIFECYCLE_BUILD": str(settings.build), "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
                  "LIFECYCLE_REGISTERED_MODEL": settings.registered_model, "PYTHONUNBUFFERED": "1"}
-    if kind == "tutorial":
-        child_env.pop("OMP_NUM_THREADS", None)  # as written: the libraries' default thread pools
     child_env.update(env or {})
+    child_env = {name: value for name, value in child_env.items() if value != ""}
     log_file = settings.workspace / "logs" / f"serve-{kind}-{port}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "wb") as log:
@@ -204,8 +236,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     The model is loaded before the server starts, so a missing champion fails at once with the fix.
     """
-    if args.kind != "tutorial":  # before scikit-learn (and its OpenMP runtime) is imported
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before scikit-learn (and its OpenMP runtime) is imported
     kind, host, workers = args.kind, args.host, int(getattr(args, "workers", 1) or 1)
     port = args.port or DEFAULT_PORTS[kind]
     predictor = getattr(args, "predictor", "auto")
@@ -218,13 +249,13 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"note: {workers} workers each keep their own per-user feature state; a user's requests must "
               "always reach the same worker for features to match a single server", file=sys.stderr)
     if kind == "constant":
-        return _run_uvicorn(_constant_app(), host, port)
+        return run_uvicorn(_constant_app(), host, port)
     if kind == "grpc" and workers > 1:
         return _run_grpc_workers(args, workers)
     if kind == "rest" and workers > 1:
         return _run_rest_workers(args, host, port, workers, predictor)
 
-    from lifecycle.tracking import load_served_model
+    from lifecycle.tracking.registry import load_served_model
 
     served = load_served_model(args.model)
     where = f"{host}:{port}" if kind == "grpc" else f"http://{host}:{port}"
@@ -234,20 +265,16 @@ def serve_command(args: argparse.Namespace) -> int:
 
         run_grpc(served, host, port, predictor=predictor)
         return 0
-    if kind == "tutorial":
-        from lifecycle.serving.tutorial import create_tutorial_app
-
-        return _run_uvicorn(create_tutorial_app(served.model), host, port)
     from lifecycle.serving.rest import create_app
 
     log_path = _prediction_log_path(args)
     if log_path is None:
-        return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
-    from lifecycle.prediction_log import PredictionLogWriter
+        return run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
+    from lifecycle.serving.prediction_log import PredictionLogWriter
 
     writer = PredictionLogWriter(log_path)  # the app's shutdown flushes it (uvicorn re-raises SIGTERM after)
     print(f"logging every prediction to {log_path}", flush=True)
-    return _run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
+    return run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
                                    on_prediction=writer), host, port)
 
 
@@ -255,7 +282,7 @@ def _prediction_log_path(args: argparse.Namespace) -> Path | None:
     """Where a REST server logs its predictions: ``--prediction-log``, else ``LIFECYCLE_PREDICTION_LOG``;
     ``lifecycle serve`` (whose arguments have no such option) defaults to ``workspace/predictions.sqlite``,
     ``python -m lifecycle.serving`` (what :func:`start_server` runs) to no log."""
-    from lifecycle.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
+    from lifecycle.serving.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
 
     given = getattr(args, "prediction_log", _CLI_DEFAULT)
     if given == "off":
@@ -282,7 +309,7 @@ def _constant_app() -> Any:
     return create_constant_app()
 
 
-def _run_uvicorn(app: Any, host: str, port: int, **options: Any) -> int:
+def run_uvicorn(app: Any, host: str, port: int, **options: Any) -> int:
     import uvicorn
 
     # Access logs cost ~10% of a small request here; the benchmark compares servers without them.
@@ -297,12 +324,12 @@ def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: i
     os.environ[PREDICTOR_ENV] = predictor
     log_path = _prediction_log_path(args)
     if log_path is not None:  # each worker appends to the same file (SQLite WAL serialises the writers)
-        from lifecycle.prediction_log import PREDICTION_LOG_ENV
+        from lifecycle.serving.prediction_log import PREDICTION_LOG_ENV
 
         os.environ[PREDICTION_LOG_ENV] = str(log_path)
     print(f"serving {args.model or 'the champion'} over rest on http://{host}:{port} with {workers} workers",
           flush=True)
-    return _run_uvicorn("lifecycle.serving.rest:app_from_environment", host, port, factory=True, workers=workers)
+    return run_uvicorn("lifecycle.serving.rest:app_from_environment", host, port, factory=True, workers=workers)
 
 
 def _run_grpc_workers(args: argparse.Namespace, workers: int) -> int:

@@ -46,7 +46,7 @@ from lifecycle.serving.scorer import FraudScorer, PredictionSink
 
 MODEL_URI_ENV = "LIFECYCLE_SERVE_MODEL_URI"
 PREDICTOR_ENV = "LIFECYCLE_SERVE_PREDICTOR"
-PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"  # the same name as lifecycle.prediction_log's
+PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"  # the same name as lifecycle.serving.prediction_log's
 
 
 class _ModelSlot:
@@ -311,7 +311,7 @@ def app_from_environment() -> FastAPI:
     uri = os.environ.get(MODEL_URI_ENV) or None
     on_prediction = None
     if os.environ.get(PREDICTION_LOG_ENV):  # lesson 07; the writer flushes at the worker's exit
-        from lifecycle.prediction_log import PredictionLogWriter
+        from lifecycle.serving.prediction_log import PredictionLogWriter
 
         on_prediction = PredictionLogWriter(os.environ[PREDICTION_LOG_ENV])
     return create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),

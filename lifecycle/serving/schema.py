@@ -12,11 +12,14 @@ Taught in notebooks/05_serving.ipynb.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from lifecycle.data import CATEGORIES, CHANNELS, COUNTRIES, DEVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_AMOUNT = 1_000_000.0
 MAX_BATCH_ROWS = 5_000
@@ -110,3 +113,10 @@ def validation_errors(error: Any) -> list[dict[str, Any]]:
     """A pydantic ``ValidationError`` as plain, JSON-safe field errors (``loc``, ``msg``, ``type``)."""
     return [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
             for item in error.errors(include_url=False, include_context=False, include_input=False)]
+
+
+def request_bodies(transactions: pd.DataFrame) -> list[dict[str, Any]]:
+    """The JSON request bodies of :class:`Transaction` for these rows."""
+    frame = transactions[list(Transaction.model_fields)].copy()
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return frame.to_dict("records")

@@ -101,7 +101,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 def _first_question() -> tuple[str, str, str]:
     """The first question of the lesson's bank: its text, a wrong option and the right one."""
-    from lifecycle.quiz import load_bank
+    from lifecycle.course.quiz import load_bank
 
     question = load_bank(ROOT / "quizzes" / f"{LESSON}.yaml")[0]
     right = next(o for o in question.options if o.correct)

@@ -6,10 +6,6 @@ from nothing, and that every lesson's recorded result names are there.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,18 +31,11 @@ CONTRACT = {
 }
 
 
-def _run_smoke(folder: Path) -> dict:
-    env = {**os.environ, "LIFECYCLE_WORKSPACE": str(folder / "workspace"), "LIFECYCLE_BUILD": str(folder / "build")}
-    done = subprocess.run([sys.executable, "-m", "lifecycle.cli", "run", "--profile", "smoke", "--no-progress"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1_000)
-    assert done.returncode == 0, f"lifecycle run failed:\n{done.stderr[-3000:]}"
-    return json.loads((folder / "build" / "summary.json").read_text())
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(2_100)
-def test_smoke_course_twice_from_clean_workspaces_records_the_same_results(tmp_path):
-    first, second = _run_smoke(tmp_path / "first"), _run_smoke(tmp_path / "second")
+def test_smoke_course_twice_from_clean_workspaces_records_the_same_results(smoke_course, smoke_course_runner,
+                                                                           tmp_path):
+    first, second = smoke_course.summary, smoke_course_runner(tmp_path / "second").summary
     assert sorted(first["notebooks"]) == sorted(second["notebooks"])
     for name, run in first["notebooks"].items():
         assert run["status"] == "ok", f"{name}: {run['error']}"

@@ -177,8 +177,8 @@ def deployment(tmp_path_factory):
     from lifecycle.config import load_settings
     from lifecycle.data import generate_transactions
     from lifecycle.features import split_by_time
-    from lifecycle.serving.benchmark import request_bodies
     from lifecycle.serving.process import start_server, wait_until_ready
+    from lifecycle.serving.schema import request_bodies
     from lifecycle.tracking import log_fraud_model
     from lifecycle.training import train_fraud_model
 

@@ -69,6 +69,6 @@ def test_loading_creates_nothing(kit):
 
 def test_importing_the_kit_has_no_side_effects(tmp_path):
     code = ("import os, lifecycle, lifecycle.config, lifecycle.data, lifecycle.features, lifecycle.training, "
-            "lifecycle.runner, lifecycle.cli; print(sorted(os.listdir('.')))")
+            "lifecycle.course.runner, lifecycle.cli; print(sorted(os.listdir('.')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

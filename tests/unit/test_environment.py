@@ -1,4 +1,4 @@
-"""lifecycle.environment: the kernel's thread limit for lessons that share the cores with servers."""
+"""lifecycle.course.environment: the kernel's thread limit for lessons that share the cores with servers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 PROBE = """
 import json
-from lifecycle.environment import one_thread_per_pool
+from lifecycle.course.environment import one_thread_per_pool
 one_thread_per_pool()
 from threadpoolctl import threadpool_info
 print(json.dumps([(pool["user_api"], pool["num_threads"]) for pool in threadpool_info()]))

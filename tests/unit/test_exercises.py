@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lifecycle.exercises as exercises
-from lifecycle.exercises import (
+import lifecycle.course.exercises as exercises
+from lifecycle.course.exercises import (
     CheckResult,
     check_choose_run,
     check_diagnose,

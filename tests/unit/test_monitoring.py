@@ -21,7 +21,7 @@ from lifecycle.monitoring import (
     drift_table,
     run_drift_report,
 )
-from lifecycle.retraining import quality_over_time, retrain_on_window, score_window
+from lifecycle.monitoring.retraining import quality_over_time, retrain_on_window, score_window
 from lifecycle.training import evaluate, train_fraud_model
 
 SEED, ROWS = 42, 20_000
@@ -214,7 +214,7 @@ def test_monitored_features_are_model_inputs():
 @pytest.mark.slow
 def test_monitor_command_runs_one_cycle_on_a_csv(tmp_path):
     from lifecycle.data import write_transactions
-    from lifecycle.retraining import EXIT_CODES, monitor_command
+    from lifecycle.monitoring.retraining import EXIT_CODES, monitor_command
     from lifecycle.tracking import ensure_champion
 
     ensure_champion(seed=SEED, rows=ROWS)

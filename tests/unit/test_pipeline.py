@@ -1,4 +1,4 @@
-"""The pipeline's stages (lifecycle.pipeline) and the engines that run them (lifecycle.orchestration):
+"""The pipeline's stages (lifecycle.pipeline.stages) and the engines that run them (lifecycle.pipeline.dvc, .flow):
 plain functions on small data, a real `dvc repro` cycle in a real sandbox, a real Prefect flow."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import sys
 import pandas as pd
 import pytest
 
-from lifecycle import orchestration
+from lifecycle import pipeline
 from lifecycle.config import load_settings
 from lifecycle.data import generate_transactions, write_transactions
 from lifecycle.errors import ConfigError, SchemaError
 from lifecycle.features import split_by_time
-from lifecycle.pipeline import (
+from lifecycle.pipeline.stages import (
     DEFAULT_PARAMS,
     FEATURES,
     METRICS,
@@ -104,15 +104,15 @@ def test_bad_parameters_and_a_champion_alias_are_refused(tmp_path):
 
 
 def test_set_param_changes_one_value_and_refuses_a_typo(tmp_path):
-    orchestration.write_params(tmp_path, SMALL)
-    assert orchestration.set_param(tmp_path, "train.learning_rate", 0.05) == 0.1
+    pipeline.write_params(tmp_path, SMALL)
+    assert pipeline.set_param(tmp_path, "train.learning_rate", 0.05) == 0.1
     assert read_params(tmp_path)["train"] == {**SMALL["train"], "learning_rate": 0.05}
     with pytest.raises(ConfigError, match=r"no parameter 'train.learning_rat'"):
-        orchestration.set_param(tmp_path, "train.learning_rat", 0.05)
+        pipeline.set_param(tmp_path, "train.learning_rat", 0.05)
 
 
 def test_dvc_yaml_declares_each_stage_with_its_code_and_leaf_parameters():
-    stages = orchestration.pipeline_definition(SMALL, python="/venv/bin/python")["stages"]
+    stages = pipeline.pipeline_definition(SMALL, python="/venv/bin/python")["stages"]
     assert list(stages) == list(STAGE_NAMES)
     assert stages["train"]["cmd"] == "/venv/bin/python -m lifecycle.pipeline train"
     assert stages["train"]["params"] == ["seed", "train.kind", "train.validation_fraction", "train.learning_rate",
@@ -125,27 +125,27 @@ def test_repro_output_is_parsed_into_ran_skipped_and_restored():
     output = ("'data/transactions.csv.dvc' didn't change, skipping\nStage 'ingest' didn't change, skipping\n"
               "Stage 'train' is cached - skipping run, checking out outputs\nRunning stage 'evaluate':\n"
               "> python -m lifecycle.pipeline evaluate\nUpdating lock file 'dvc.lock'\n")
-    assert orchestration.parse_repro_output(output) == {"ran": ["evaluate"], "skipped": ["ingest"],
+    assert pipeline.parse_repro_output(output) == {"ran": ["evaluate"], "skipped": ["ingest"],
                                                         "restored": ["train"]}
 
 
 def test_the_prefect_cache_key_follows_input_bytes_and_used_parameters_only(tmp_path, raw):
     source = write_transactions(raw, tmp_path / "raw.csv")
-    key = orchestration.stage_fingerprint("validate", tmp_path, SMALL)
+    key = pipeline.stage_fingerprint("validate", tmp_path, SMALL)
     run_stage("ingest", tmp_path, SMALL, source)
-    ingested = orchestration.stage_fingerprint("validate", tmp_path, SMALL)
+    ingested = pipeline.stage_fingerprint("validate", tmp_path, SMALL)
     assert ingested != key  # its input appeared
-    assert orchestration.stage_fingerprint("validate", tmp_path, {**SMALL, "train": {"max_iter": 1}}) == ingested
-    assert orchestration.stage_fingerprint("validate", tmp_path, {**SMALL, "validate": {"min_rows": 1}}) != ingested
-    elsewhere = orchestration.stage_fingerprint("ingest", tmp_path / "other", SMALL, source)
-    assert elsewhere != orchestration.stage_fingerprint("ingest", tmp_path, SMALL, source)  # outputs go elsewhere
+    assert pipeline.stage_fingerprint("validate", tmp_path, {**SMALL, "train": {"max_iter": 1}}) == ingested
+    assert pipeline.stage_fingerprint("validate", tmp_path, {**SMALL, "validate": {"min_rows": 1}}) != ingested
+    elsewhere = pipeline.stage_fingerprint("ingest", tmp_path / "other", SMALL, source)
+    assert elsewhere != pipeline.stage_fingerprint("ingest", tmp_path, SMALL, source)  # outputs go elsewhere
 
 
 def test_without_prefect_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "prefect", None)  # what Python does for a package that cannot be imported
     monkeypatch.delenv("PREFECT_HOME", raising=False)
-    assert not orchestration.prefect_installed()
-    for needs_prefect in (orchestration.require_prefect, orchestration.configure_prefect):
+    assert not pipeline.prefect_installed()
+    for needs_prefect in (pipeline.require_prefect, pipeline.configure_prefect):
         with pytest.raises(ConfigError, match=r"pip install -e '\.\[orchestration\]'"):
             needs_prefect()
     assert "PREFECT_HOME" not in os.environ  # nothing was configured for a Prefect that is not there
@@ -154,7 +154,7 @@ def test_without_prefect_the_error_says_how_to_install_it(monkeypatch):
 def test_no_server_is_started_when_prefect_api_url_names_one(monkeypatch, tmp_path):
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # a server of the learner's own
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    assert orchestration.start_prefect_server(load_settings(workspace=tmp_path / "workspace")) is None
+    assert pipeline.start_prefect_server(load_settings(workspace=tmp_path / "workspace")) is None
     assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:9/api" and not (tmp_path / "prefect").exists()
 
 
@@ -166,16 +166,16 @@ def test_dvc_repro_runs_everything_then_nothing_then_only_what_a_training_parame
     settings = load_settings(workspace=tmp_path / "workspace")
     repo = init_sandbox(settings.workspace / "data-repo", settings.dvc_remote_url, echo=False)
     version_data(repo, generate_transactions(3_000, seed=3, users=300), "data-v1", "one data version")
-    orchestration.reset_pipeline(repo, base="data-v1")
-    orchestration.write_pipeline(repo, SMALL)
+    pipeline.reset_pipeline(repo, base="data-v1")
+    pipeline.write_pipeline(repo, SMALL)
 
-    first = orchestration.reproduce(repo, settings)
+    first = pipeline.reproduce(repo, settings)
     assert first.ran == list(STAGE_NAMES)
-    orchestration.commit_pipeline(repo, "first run")
-    cached = orchestration.reproduce(repo, settings)
+    pipeline.commit_pipeline(repo, "first run")
+    cached = pipeline.reproduce(repo, settings)
     assert (cached.ran, cached.skipped) == ([], list(STAGE_NAMES))
-    orchestration.set_param(repo.path, "train.learning_rate", 0.05)
-    changed = orchestration.reproduce(repo, settings)
+    pipeline.set_param(repo.path, "train.learning_rate", 0.05)
+    changed = pipeline.reproduce(repo, settings)
     assert changed.ran == ["train", "evaluate", "register"]
     assert changed.skipped == ["ingest", "validate", "features"]
 
@@ -185,11 +185,11 @@ def test_dvc_repro_runs_everything_then_nothing_then_only_what_a_training_parame
     assert alias_version("challenger", settings) == "2"
     assert alias_version("champion", settings) is None  # the pipeline never promotes
 
-    orchestration.set_param(repo.path, "train.learning_rate", 0.1)  # back: DVC's run-cache has those outputs
-    back = orchestration.reproduce(repo, settings)
+    pipeline.set_param(repo.path, "train.learning_rate", 0.1)  # back: DVC's run-cache has those outputs
+    back = pipeline.reproduce(repo, settings)
     assert (back.restored, back.ran) == (["train", "evaluate"], ["register"])  # a registration is not replayed
 
-    orchestration.reset_pipeline(repo, base="data-v1")  # a second run of the lesson starts from the same state
+    pipeline.reset_pipeline(repo, base="data-v1")  # a second run of the lesson starts from the same state
     assert not (repo.path / "dvc.yaml").exists() and repo.git("status", "--short").stdout == ""
 
 
@@ -202,9 +202,9 @@ def test_prefect_flow_retries_a_blip_caches_a_rerun_and_matches_the_plain_stages
         monkeypatch.setenv(name, value)  # what configure_prefect would set, undone after the test
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     settings = load_settings(workspace=tmp_path / "workspace")
-    server = orchestration.start_prefect_server(settings)  # as the lesson does: in the background, then waited for
+    server = pipeline.start_prefect_server(settings)  # as the lesson does: in the background, then waited for
     assert server is not None and os.environ["PREFECT_API_URL"] == server.api_url
-    assert orchestration.start_prefect_server(settings) is server  # a second call (a cell run twice) reuses it
+    assert pipeline.start_prefect_server(settings) is server  # a second call (a cell run twice) reuses it
     try:
         source = write_transactions(raw, tmp_path / "raw.csv")
         server.wait_until_ready()
@@ -216,7 +216,7 @@ def test_prefect_flow_retries_a_blip_caches_a_rerun_and_matches_the_plain_stages
 
 
 def _check_the_prefect_flow(tmp_path, settings, source):
-    run = orchestration.run_prefect_flow(source, SMALL, settings, ingest_blips=1, refresh_cache=True,
+    run = pipeline.run_prefect_flow(source, SMALL, settings, ingest_blips=1, refresh_cache=True,
                                          folder=tmp_path / "flow")
     assert (run.state, run.retries) == ("Completed", 1), run.message
     assert [task["stage"] for task in run.tasks] == list(STAGE_NAMES)
@@ -226,12 +226,12 @@ def _check_the_prefect_flow(tmp_path, settings, source):
     assert (tmp_path / "flow" / MODEL).read_bytes() == (tmp_path / "plain" / MODEL).read_bytes()
     assert run.reports["register"]["alias"] == "challenger"
 
-    again = orchestration.run_prefect_flow(source, SMALL, settings, ingest_blips=1, folder=tmp_path / "flow")
+    again = pipeline.run_prefect_flow(source, SMALL, settings, ingest_blips=1, folder=tmp_path / "flow")
     assert again.state == "Completed" and {task["state"] for task in again.tasks} == {"Cached"}
     assert again.retries == 0 and again.metrics == run.metrics
 
     too_strict = {**SMALL, "validate": {"min_rows": 10_000, "max_fraud_rate": 0.1}}  # 4,000 rows fail it
-    failed = orchestration.run_prefect_flow(source, too_strict, settings, ingest_blips=0, folder=tmp_path / "bad")
+    failed = pipeline.run_prefect_flow(source, too_strict, settings, ingest_blips=0, folder=tmp_path / "bad")
     assert failed.state == "Failed" and "fewer than validate.min_rows=10000" in failed.message
     validate = next(task for task in failed.tasks if task["stage"] == "validate")
     assert validate["attempts"] == 1  # bad data is not retried: only network-like errors are

@@ -1,4 +1,4 @@
-"""The prediction log (lifecycle.prediction_log): idempotent appends, late labels joined into
+"""The prediction log (lifecycle.serving.prediction_log): idempotent appends, late labels joined into
 labelled windows, the server's background writer, and (slow) a real REST server under 10,000
 concurrent requests logging each exactly once, across a restart."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError, SchemaError
-from lifecycle.prediction_log import PredictionLog, PredictionLogWriter
+from lifecycle.serving.prediction_log import PredictionLog, PredictionLogWriter
 from lifecycle.serving.scorer import PredictionRecord
 
 
@@ -112,9 +112,9 @@ def test_a_graceful_stop_writes_what_is_still_queued(tmp_path, champion_settings
     """SIGTERM while the log is busy (another process holds its write lock): the server must write
     the queued records before it exits (uvicorn re-raises SIGTERM after shutdown, so only the
     app's own shutdown can flush them)."""
-    from lifecycle.serving.benchmark import request_bodies
     from lifecycle.serving.loadgen import run_http_load
     from lifecycle.serving.process import start_server
+    from lifecycle.serving.schema import request_bodies
 
     path = tmp_path / "predictions.sqlite"
     PredictionLog(path).close()
@@ -132,9 +132,9 @@ def test_a_graceful_stop_writes_what_is_still_queued(tmp_path, champion_settings
 
 @pytest.mark.slow
 def test_real_server_logs_every_one_of_10000_concurrent_requests_once(tmp_path, champion_settings):
-    from lifecycle.serving.benchmark import request_bodies
     from lifecycle.serving.loadgen import run_http_load
     from lifecycle.serving.process import start_server
+    from lifecycle.serving.schema import request_bodies
 
     settings = champion_settings
     path = tmp_path / "predictions.sqlite"

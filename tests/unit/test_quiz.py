@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lifecycle.course.progress import ProgressStore, progress_command, progress_report
+from lifecycle.course.quiz import QuizWidget, build_quiz, list_lessons, load_bank, quiz_text, show_quiz
 from lifecycle.errors import ConfigError, SchemaError
-from lifecycle.progress import ProgressStore, progress_command, progress_report
-from lifecycle.quiz import QuizWidget, build_quiz, list_lessons, load_bank, quiz_text, show_quiz
 
 LESSONS = ("01_data_versioning", "02_feature_engineering", "03_experiment_tracking", "04_orchestration",
            "05_serving", "06_canary_release", "07_monitoring")
@@ -287,7 +287,7 @@ def _quiz_notebook(path: Path) -> Path:
 
     parameters = nbformat.v4.new_code_cell("reveal_answers = False")
     parameters.metadata["tags"] = ["parameters"]
-    quiz = nbformat.v4.new_code_cell('from lifecycle.quiz import show_quiz\n\nshow_quiz("06_canary_release", '
+    quiz = nbformat.v4.new_code_cell('from lifecycle.course.quiz import show_quiz\n\nshow_quiz("06_canary_release", '
                                      'reveal=reveal_answers)')
     notebook = nbformat.v4.new_notebook(cells=[parameters, quiz])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -328,7 +328,7 @@ def test_a_live_kernel_answers_clicks_sent_over_the_widget_protocol(workspace):
         client.shell_channel.send(client.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
 
     try:
-        client.execute_interactive('from lifecycle.quiz import show_quiz\nshow_quiz("06_canary_release")',
+        client.execute_interactive('from lifecycle.course.quiz import show_quiz\nshow_quiz("06_canary_release")',
                                    output_hook=collect, timeout=60)
         radio = next(i for i, s in models.items() if s.get("_model_name") == "RadioButtonsModel")
         check = next(i for i, s in models.items() if "lifecycle-quiz-check" in s.get("_dom_classes", ()))

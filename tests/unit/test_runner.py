@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lifecycle.config import load_settings
+from lifecycle.course.runner import format_summary, list_notebooks, parse_overrides, run_course
 from lifecycle.errors import ConfigError, NotebookError
-from lifecycle.runner import format_summary, list_notebooks, parse_overrides, run_course
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "course"
 

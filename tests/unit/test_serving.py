@@ -17,16 +17,16 @@ from fastapi.testclient import TestClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
+from lifecycle._proc import check_loopback
 from lifecycle.config import load_settings
+from lifecycle.course.serving_bench import summarise
 from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError
 from lifecycle.features import FEATURE_COLUMNS, build_features, split_by_time
 from lifecycle.proto import STUBS, describe_proto, fraud_pb2, fraud_pb2_grpc, generate_stubs
-from lifecycle.serving.benchmark import request_bodies, summarise
-from lifecycle.serving.loadgen import check_loopback
 from lifecycle.serving.predictor import MicroBatcher, compile_predictor
 from lifecycle.serving.rest import create_app
-from lifecycle.serving.schema import Transaction
+from lifecycle.serving.schema import Transaction, request_bodies
 from lifecycle.serving.scorer import FraudScorer
 from lifecycle.tracking import ServedModel
 from lifecycle.training import train_fraud_model

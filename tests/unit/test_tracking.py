@@ -30,7 +30,7 @@ from lifecycle.tracking import (
     set_alias,
     should_promote,
 )
-from lifecycle.tracking_server import start_mlflow_server
+from lifecycle.tracking.server import start_mlflow_server
 from lifecycle.training import predict_scores, train_fraud_model
 
 

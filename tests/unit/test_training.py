@@ -6,19 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lifecycle.course.experiments import (
+    ablate_feature_groups,
+    compare_features_and_models,
+    fit_and_score,
+    measure_leakage,
+)
 from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError
 from lifecycle.features import FEATURE_COLUMNS, FEATURE_GROUPS, split_by_time
-from lifecycle.training import (
-    ablate_feature_groups,
-    choose_threshold,
-    compare_features_and_models,
-    evaluate,
-    fit_and_score,
-    make_model,
-    measure_leakage,
-    train_fraud_model,
-)
+from lifecycle.training import choose_threshold, evaluate, make_model, train_fraud_model
 
 
 @pytest.fixture(scope="module", autouse=True)

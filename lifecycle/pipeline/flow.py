@@ -1,16 +1,12 @@
-"""Running the pipeline's stages with an engine: DVC on one machine, Prefect to scale out.
+"""The pipeline's stages as a Prefect flow: the engine that scales out.
 
-* **DVC pipeline** (:mod:`lifecycle.dvc_pipeline`, gathered here): :func:`write_pipeline` writes
-  ``dvc.yaml`` and ``params.yaml`` into the lesson 01 sandbox; :func:`reproduce` runs ``dvc repro``
-  there and reports which stages ran and which were skipped.
-* **Prefect flow** (this module): :func:`prefect_flow` makes the same stage functions Prefect 3 tasks,
-  retried on transient errors and cached by :func:`stage_fingerprint` (what DVC hashes: input bytes,
-  parameters, code). :func:`run_prefect_flow` runs it here: with no ``PREFECT_API_URL`` set, Prefect
-  starts a temporary local server by itself, or :func:`start_prefect_server` (from
-  :mod:`lifecycle.prefect_server`) starts that server beforehand, in the background, so its start-up
-  overlaps other work. Prefect is optional (``pip install -e '.[orchestration]'``);
-  :func:`require_prefect` says so when it is missing. A deployment names the flow as
-  ``lifecycle.orchestration.fraud_training_flow``.
+:func:`prefect_flow` makes the same stage functions Prefect 3 tasks, retried on transient errors
+and cached by :func:`stage_fingerprint` (what DVC hashes: input bytes, parameters, code).
+:func:`run_prefect_flow` runs it here: with no ``PREFECT_API_URL`` set, Prefect starts a temporary
+local server by itself, or :func:`~lifecycle.pipeline.prefect_server.start_prefect_server` starts that
+server beforehand, in the background, so its start-up overlaps other work. Prefect is optional (``pip install -e
+'.[orchestration]'``); :func:`~lifecycle.pipeline.prefect_server.require_prefect` says so when it is
+missing. A deployment names the flow as ``lifecycle.pipeline.flow.fraud_training_flow``.
 
 Taught in notebooks/04_orchestration.ipynb.
 """
@@ -26,38 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.config import Settings, load_settings
-from lifecycle.dvc_pipeline import (
-    PIPELINE_FILES,
-    ReproRun,
-    commit_pipeline,
-    parse_repro_output,
-    pipeline_definition,
-    reproduce,
-    reset_pipeline,
-    set_param,
-    stage_environment,
-    write_params,
-    write_pipeline,
-)
-from lifecycle.pipeline import SOURCE, STAGE_NAMES, get_stage, run_stage
-from lifecycle.prefect_server import (
-    PREFECT_INSTALL_HINT,
-    PrefectServer,
-    configure_prefect,
-    drain_prefect_workers,
-    prefect_installed,
-    require_prefect,
-    start_prefect_api,
-    start_prefect_server,
-)
-
-__all__ = [
-    "PIPELINE_FILES", "PREFECT_FOLDER", "PREFECT_INSTALL_HINT", "TRANSIENT_ERRORS", "PrefectRun", "PrefectServer",
-    "ReproRun", "commit_pipeline", "configure_prefect", "parse_repro_output", "pipeline_definition", "prefect_flow",
-    "prefect_installed", "reproduce", "require_prefect", "reset_pipeline", "run_prefect_flow", "run_stage_task",
-    "set_param", "stage_environment", "stage_fingerprint", "start_prefect_api", "start_prefect_server",
-    "write_params", "write_pipeline",
-]
+from lifecycle.pipeline.prefect_server import configure_prefect, drain_prefect_workers
+from lifecycle.pipeline.stages import SOURCE, STAGE_NAMES, get_stage, run_stage
 
 PREFECT_FOLDER = "prefect-pipeline"  # under the workspace: where the flow's stages write their files
 TRANSIENT_ERRORS = (ConnectionError, TimeoutError)  # worth a retry; any other error fails the task at once
@@ -95,7 +61,7 @@ def _cache_key(context: Any, arguments: dict[str, Any]) -> str:
 
 def run_stage_task(name: str, folder: str, params: dict[str, Any], source: str | None, tracking_uri: str,
                    registered_model: str, blips: int = 0) -> dict[str, Any]:
-    """A stage as a Prefect task: :func:`~lifecycle.pipeline.run_stage`, after ``blips`` simulated network
+    """A stage as a Prefect task: :func:`~lifecycle.pipeline.stages.run_stage`, after ``blips`` simulated network
     failures (attempts 1 to ``blips`` raise :class:`ConnectionError`, as a flaky download would)."""
     from prefect.runtime import task_run
 
@@ -134,7 +100,7 @@ def prefect_flow():
 
 
 def __getattr__(name: str) -> Any:
-    # The entrypoint a deployment names, `lifecycle.orchestration.fraud_training_flow`, is built on first use:
+    # The entrypoint a deployment names, `lifecycle.pipeline.flow.fraud_training_flow`, is built on first use:
     # importing this module must not import Prefect (optional, and its import configures logging).
     if name == "fraud_training_flow":
         return prefect_flow()

@@ -3,7 +3,7 @@ see and say which case failed, what was expected, what came back, and a hint.
 
 Each exercise notebook in ``exercises/`` ends its task with one call, e.g.::
 
-    from lifecycle.exercises import check_point_in_time_feature
+    from lifecycle.course.exercises import check_point_in_time_feature
     result = check_point_in_time_feature(user_txn_count_24h)
 
 which prints ``All 8 cases pass.`` or, for instance::
@@ -28,11 +28,11 @@ modules (:mod:`.promotion`, :mod:`.rollout`, :mod:`.drift`), imported by the not
 
 from __future__ import annotations
 
-from lifecycle.exercises._checking import CaseResult, CheckResult
-from lifecycle.exercises.drift import check_diagnose, check_should_retrain
-from lifecycle.exercises.point_in_time import check_point_in_time_feature
-from lifecycle.exercises.promotion import check_choose_run
-from lifecycle.exercises.rollout import check_rollout_gate
+from lifecycle.course.exercises._checking import CaseResult, CheckResult
+from lifecycle.course.exercises.drift import check_diagnose, check_should_retrain
+from lifecycle.course.exercises.point_in_time import check_point_in_time_feature
+from lifecycle.course.exercises.promotion import check_choose_run
+from lifecycle.course.exercises.rollout import check_rollout_gate
 
 __all__ = ["CaseResult", "CheckResult", "check_choose_run", "check_diagnose", "check_point_in_time_feature",
            "check_rollout_gate", "check_should_retrain"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lifecycle._proc import free_port
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import CommandError
 
@@ -120,7 +120,7 @@ def start_mlflow_server(settings: Settings | None = None, port: int | None = Non
     Raises:
         CommandError: the ``mlflow`` command is missing, or the server did not come up.
     """
-    from lifecycle.environment import find_command
+    from lifecycle._shell import find_command
 
     settings = (settings or load_settings()).ensure_dirs()
     command = find_command("mlflow")
@@ -144,16 +144,9 @@ def start_mlflow_server(settings: Settings | None = None, port: int | None = Non
     return server
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def mlflow_ui_command(settings: Settings | None = None, port: int = 5000) -> str:
     """The shell command that opens the MLflow UI on the settings' store (run it in a terminal)."""
-    from lifecycle.environment import find_command
+    from lifecycle._shell import find_command
 
     uri = (settings or load_settings()).mlflow_tracking_uri
     return f"{find_command('mlflow') or 'mlflow'} ui --backend-store-uri {uri} --host 127.0.0.1 --port {port}"

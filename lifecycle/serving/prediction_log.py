@@ -182,7 +182,7 @@ class PredictionLog:
             transactions table, ``timestamp`` as datetime), then ``is_fraud`` (NA until labelled),
             ``score``, ``decision``, ``model_name``, ``model_version``, ``request_id``, ``source``,
             ``logged_at``. ``labelled_only`` keeps the rows whose label has arrived, with
-            ``is_fraud`` as int: ready for :func:`lifecycle.retraining.retrain_on_window`.
+            ``is_fraud`` as int: ready for :func:`lifecycle.monitoring.retraining.retrain_on_window`.
         """
         conditions, args = [], []
         if start is not None:

@@ -1,9 +1,9 @@
 """The training pipeline as a DVC pipeline: ``dvc.yaml`` from the stage list, ``dvc repro`` in the sandbox.
 
-:func:`write_pipeline` writes ``dvc.yaml`` (generated from :data:`lifecycle.pipeline.STAGES`) and
+:func:`write_pipeline` writes ``dvc.yaml`` (generated from :data:`lifecycle.pipeline.stages.STAGES`) and
 ``params.yaml`` into the lesson 01 sandbox; :func:`reproduce` runs ``dvc repro`` there and reports
 which stages ran, which were skipped (unchanged) and which were restored from DVC's run-cache.
-:mod:`lifecycle.orchestration` gathers these with the Prefect flow.
+:mod:`lifecycle.pipeline.flow` runs the same stages as a Prefect flow.
 
 Taught in notebooks/04_orchestration.ipynb.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
-from lifecycle.pipeline import DEFAULT_PARAMS, METRICS, PARAMS_FILE, STAGES, read_params
+from lifecycle.pipeline.stages import DEFAULT_PARAMS, METRICS, PARAMS_FILE, STAGES, read_params
 from lifecycle.versioning import DATA_FILE, DataRepo, file_md5
 
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", PARAMS_FILE, METRICS)

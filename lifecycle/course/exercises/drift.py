@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lifecycle.exercises._checking import Case, CheckResult, Verdict, describe, run_check
+from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
 
 DIAGNOSES = ("none", "data_drift", "concept_drift")
 FEATURE_DRIFT_SCORE = 0.1
@@ -134,7 +134,7 @@ def check_diagnose(function: Callable[[dict], str], show: bool = True) -> CheckR
         show: print the result's message.
 
     Returns:
-        The :class:`~lifecycle.exercises.CheckResult`; never raises because an answer is wrong.
+        The :class:`~lifecycle.course.exercises.CheckResult`; never raises because an answer is wrong.
 
     Taught in exercises/07_drift_or_concept.ipynb.
     """
@@ -151,7 +151,7 @@ def check_should_retrain(function: Callable[[dict], bool], show: bool = True) ->
         show: print the result's message.
 
     Returns:
-        The :class:`~lifecycle.exercises.CheckResult`; never raises because an answer is wrong.
+        The :class:`~lifecycle.course.exercises.CheckResult`; never raises because an answer is wrong.
 
     Taught in exercises/07_drift_or_concept.ipynb.
     """

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lifecycle.exercises._checking import Case, CheckResult, Verdict, describe, run_check
+from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
 
 DECISIONS = ("advance", "hold", "rollback")
 MIN_REQUESTS = 200
@@ -132,7 +132,7 @@ def check_rollout_gate(function: Callable[[dict, dict], tuple[str, str]], show: 
         show: print the result's message.
 
     Returns:
-        The :class:`~lifecycle.exercises.CheckResult`; never raises because an answer is wrong.
+        The :class:`~lifecycle.course.exercises.CheckResult`; never raises because an answer is wrong.
 
     Taught in exercises/06_rollout_gate.ipynb.
     """

@@ -180,7 +180,7 @@ def monitor_command(args: Any) -> int:
     """
     from lifecycle.config import load_settings
     from lifecycle.data import read_transactions
-    from lifecycle.monitoring import DriftMonitor
+    from lifecycle.monitoring.drift import DriftMonitor
     from lifecycle.tracking import load_served_model
 
     settings = load_settings()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecycle.exercises._checking import Case, CheckResult, Verdict, describe, run_check
+from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
 
 LATENCY_BUDGET_MS = 50.0
 PRECISION_FLOOR = 0.80
@@ -205,7 +205,7 @@ def check_choose_run(function: Callable[[pd.DataFrame, dict | None], str | None]
         show: print the result's message.
 
     Returns:
-        The :class:`~lifecycle.exercises.CheckResult`; never raises because an answer is wrong.
+        The :class:`~lifecycle.course.exercises.CheckResult`; never raises because an answer is wrong.
 
     Taught in exercises/03_promote_the_right_run.ipynb.
     """

@@ -1,10 +1,8 @@
-"""MLflow: where runs go, logging a fraud model, comparing runs, the registry and its aliases.
+"""The MLflow model registry: versions, aliases, the promotion rule, and loading a version to serve.
 
-The store is a sqlite file in the workspace unless ``MLFLOW_TRACKING_URI`` (or the settings) name
-another, e.g. a tracking server's ``http://…`` URL; every function reads the URI from the settings
-when called, never at import. Versions move through aliases, not the stages deprecated in MLflow
-2.9: the best new version gets ``challenger``, and :func:`apply_promotion` moves ``champion`` to it
-when the promotion rule (:func:`should_promote`) says so on a holdout.
+Versions move through aliases, not the stages deprecated in MLflow 2.9: the best new version gets
+``challenger``, and :func:`apply_promotion` moves ``champion`` to it when the promotion rule
+(:func:`should_promote`) says so on a holdout.
 
 Taught in notebooks/03_experiment_tracking.ipynb; :func:`load_served_model` and
 :func:`ensure_champion` serve lessons 05–07.
@@ -13,137 +11,17 @@ Taught in notebooks/03_experiment_tracking.ipynb; :func:`load_served_model` and
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
-from lifecycle.training import TrainedModel
+from lifecycle.tracking.runs import HISTORY_ARTIFACT, log_fraud_model, mlflow_client, use_experiment
 
-EXPERIMENT = "fraud-detection"
 CHAMPION, CHALLENGER = "champion", "challenger"
-HISTORY_ARTIFACT = "history/transactions.csv"
-# Pinned to what trained the model, so a server installs the same versions (and MLflow does not
-# spend 15–25 s guessing them in a subprocess).
-MODEL_REQUIREMENTS = ("scikit-learn", "cloudpickle", "numpy", "pandas")
-
-
-def use_experiment(settings: Settings | None = None, name: str = EXPERIMENT) -> str:
-    """Point MLflow's fluent API (``mlflow.start_run``, ``search_runs``, ``register_model``) at the
-    settings' store and return the id of experiment ``name``, creating it if needed.
-
-    A sqlite store keeps artifacts in ``mlartifacts/`` beside its database file (MLflow would
-    otherwise write ``./mlruns`` wherever the notebook runs); a tracking server decides for itself.
-    """
-    import mlflow
-
-    settings = settings or load_settings()
-    uri = _store_uri(settings)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient(uri, uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        return client.create_experiment(name, artifact_location=_artifact_location(uri, settings))
-    if experiment.lifecycle_stage == "deleted":
-        client.restore_experiment(experiment.experiment_id)
-    return experiment.experiment_id
-
-
-def mlflow_client(settings: Settings | None = None):
-    """An ``MlflowClient`` for the settings' tracking and registry store."""
-    import mlflow
-
-    uri = _store_uri(settings or load_settings())
-    return mlflow.MlflowClient(uri, uri)
-
-
-def _store_uri(settings: Settings) -> str:
-    uri = settings.mlflow_tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)  # sqlite makes no folders
-    return uri
-
-
-def _artifact_location(uri: str, settings: Settings) -> str | None:
-    if uri.startswith(("http://", "https://")):
-        return None
-    folder = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else settings.workspace
-    return (folder / "mlartifacts").resolve().as_uri()
-
-
-def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str, settings: Settings | None = None,
-                    register: bool = True, alias: str | None = None,
-                    tags: dict[str, str] | None = None) -> tuple[str, str | None]:
-    """Log a trained fraud model as one MLflow run; optionally register it and give it an alias.
-
-    The run holds the parameters (the estimator's own, ``kind``, ``threshold``, ``train_rows``),
-    the test metrics (``pr_auc``; ``precision``, ``recall``, ``f1`` at the threshold; ``fit_seconds``),
-    the model with its signature and an input example, and the raw training window ``history`` as
-    ``history/transactions.csv`` with its md5 as parameter ``history_md5`` (the data version; a
-    server warms its per-user feature state from the file).
-
-    Args:
-        trained: the model from :func:`lifecycle.training.train_fraud_model`.
-        history: the raw transactions it was trained on.
-        run_name: a readable name for the run, e.g. ``"hgb"``.
-        settings: where to log (default: :func:`~lifecycle.config.load_settings`).
-        register: also register it as a new version of ``settings.registered_model``.
-        alias: give the new version this alias (e.g. ``"champion"``); needs ``register``.
-        tags: extra run tags (the notebook tags its runs with a session id to find them again).
-
-    Returns:
-        ``(run_id, version)``; version is None when not registered.
-
-    Raises:
-        ConfigError: an alias without ``register``.
-    """
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from lifecycle.data import write_transactions
-    from lifecycle.features import build_features
-
-    if alias and not register:
-        raise ConfigError(f"alias={alias!r} needs register=True: only registered versions carry aliases")
-    settings = settings or load_settings()
-    experiment_id = use_experiment(settings)
-    example = build_features(history)[trained.feature_columns].tail(5)
-    estimator = trained.model.steps[-1][1] if hasattr(trained.model, "steps") else trained.model
-    params = {**estimator.get_params(deep=False), **trained.params, "kind": trained.kind,
-              "threshold": trained.threshold, "train_rows": trained.train_rows}
-    metrics = {k: v for k, v in trained.metrics.items() if k != "threshold"}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                          tags={"model_kind": trained.kind, **(tags or {})}) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics({**metrics, "fit_seconds": trained.fit_seconds})
-        logged = mlflow.sklearn.log_model(
-            trained.model, name="model", input_example=example,
-            signature=infer_signature(example, trained.model.predict_proba(example)),
-            pip_requirements=[f"{package}=={metadata.version(package)}" for package in MODEL_REQUIREMENTS],
-            # cloudpickle, deliberately: skops (the default) rejects tree internals (sklearn's Tree,
-            # HGB's TreePredictor) unless each is listed as trusted, and MLflow reads that list back
-            # from the model's own MLmodel file, so it guards nothing here; the registry is ours.
-            # cloudpickle also stores functions defined in a notebook, which plain pickle cannot.
-            serialization_format="cloudpickle",
-            # A generic MLflow consumer (`mlflow models serve`) then gets fraud scores to compare with
-            # the version's threshold tag; predict() would apply 0.5, which is not our decision.
-            pyfunc_predict_fn="predict_proba")
-        with tempfile.TemporaryDirectory() as folder:
-            path = write_transactions(history, Path(folder) / Path(HISTORY_ARTIFACT).name)
-            mlflow.log_artifact(str(path), artifact_path=str(Path(HISTORY_ARTIFACT).parent))
-            # The data version: the same training window gives the same bytes, hence the same hash.
-            mlflow.log_params({"history_rows": len(history), "history_md5": hashlib.md5(path.read_bytes()).hexdigest()})
-    version = _register(logged.model_uri, run.info.run_id, settings) if register else None
-    if alias and version:
-        set_alias(version, alias, settings)
-    return run.info.run_id, version
 
 
 def register_run(run_id: str, settings: Settings | None = None) -> str:
@@ -162,10 +40,11 @@ def register_run(run_id: str, settings: Settings | None = None) -> str:
     if not models:
         raise ConfigError(f"run {run_id} logged no model, so there is nothing to register; "
                           "register a run made by log_fraud_model")
-    return _register(f"models:/{models[-1].model_id}", run_id, settings)
+    return register_model_uri(f"models:/{models[-1].model_id}", run_id, settings)
 
 
-def _register(model_uri: str, run_id: str, settings: Settings) -> str:
+def register_model_uri(model_uri: str, run_id: str, settings: Settings) -> str:
+    """Register a logged model (``models:/m-…``) as a new version, tagged from its run."""
     import mlflow
 
     run = mlflow_client(settings).get_run(run_id)
@@ -354,18 +233,3 @@ def ensure_champion(settings: Settings | None = None, seed: int = 42, rows: int 
     _, version = log_fraud_model(trained, train, "hgb-bootstrap", settings, alias=CHAMPION,
                                  tags={"session": "ensure_champion"})
     return str(version)
-
-
-def compare_runs(settings: Settings | None = None, filter_string: str = "") -> pd.DataFrame:
-    """The experiment's runs (those ``filter_string`` selects) as a table, best test PR-AUC first."""
-    import mlflow
-
-    use_experiment(settings)
-    runs = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string=filter_string,
-                              order_by=["metrics.pr_auc DESC"])
-    columns = {"tags.mlflow.runName": "run", "params.kind": "kind", "params.train_rows": "train_rows",
-               "metrics.pr_auc": "pr_auc", "metrics.f1": "f1", "metrics.precision": "precision",
-               "metrics.recall": "recall", "params.threshold": "threshold", "metrics.fit_seconds": "fit_seconds",
-               "run_id": "run_id"}
-    return runs.reindex(columns=list(columns)).rename(columns=columns).astype({"train_rows": "Int64",
-                                                                               "threshold": float})

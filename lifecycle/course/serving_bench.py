@@ -19,6 +19,7 @@ Taught in notebooks/05_serving.ipynb; run by ``benchmarks/serving.py`` and ``lif
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -30,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lifecycle.serving.schema import request_bodies
 
 CONFIGS = ("constant", "tutorial", "tutorial_one_thread", "rest_sklearn", "rest", "grpc", "batch", "rest_10k_at_32")
 QUICK_CONFIGS = ("constant", "tutorial", "rest", "grpc", "batch")
@@ -48,15 +51,6 @@ def benchmark_transactions(history: pd.DataFrame, rows: int = 20_000, seed: int 
 
     start = (pd.Timestamp(history["timestamp"].max()).normalize() + pd.Timedelta(days=1)).date()
     return generate_transactions(rows, seed, start=str(start), days=30).sort_values("timestamp", kind="stable")
-
-
-def request_bodies(transactions: pd.DataFrame) -> list[dict[str, Any]]:
-    """The JSON request bodies of :class:`~lifecycle.serving.schema.Transaction` for these rows."""
-    from lifecycle.serving.schema import Transaction
-
-    frame = transactions[list(Transaction.model_fields)].copy()
-    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return frame.to_dict("records")
 
 
 def time_stages(served: Any, transactions: pd.DataFrame, rows: int = 1_000) -> dict[str, float]:
@@ -164,6 +158,7 @@ def run_serving_benchmark(configs: tuple[str, ...] = CONFIGS, seconds: float = 3
 def start_benchmark_servers(configs: tuple[str, ...], model_uri: str, settings: Any = None,
                             wait: bool = True) -> dict[str, Any]:
     """Start (in parallel) every server the configurations need; returns name → ``ServerHandle``."""
+    from lifecycle.course.tutorial import start_tutorial_server
     from lifecycle.serving.process import start_server, wait_until_ready
 
     _check_configs(configs)
@@ -171,7 +166,8 @@ def start_benchmark_servers(configs: tuple[str, ...], model_uri: str, settings: 
     try:
         for name in dict.fromkeys(_server_of(config) for config in configs):
             kind, options = _SERVERS[name]
-            servers[name] = start_server(kind, model_uri, settings=settings, wait=False, **options)
+            start = start_tutorial_server if kind == "tutorial" else functools.partial(start_server, kind)
+            servers[name] = start(model_uri, settings=settings, wait=False, **options)
         for handle in servers.values() if wait else ():
             wait_until_ready(handle)
     except BaseException:

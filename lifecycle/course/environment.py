@@ -6,12 +6,11 @@ Taught in notebooks/00_start_here.ipynb.
 from __future__ import annotations
 
 import importlib
-import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from lifecycle._shell import find_command
 
 # The stages of the course: (notebook, stage, what it is for, the real tool it uses).
 STAGES = (
@@ -84,16 +83,6 @@ def one_thread_per_pool(threads: int = 1) -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(threads)
-
-
-def find_command(name: str) -> str | None:
-    """The path of a command installed beside this Python (the kit's ``.venv/bin``), else on PATH.
-
-    A kernel started from the venv's Python does not have ``.venv/bin`` on its PATH, yet the
-    ``dvc`` that matters is the one installed with the kit.
-    """
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else shutil.which(name)
 
 
 def draw_lifecycle_map():

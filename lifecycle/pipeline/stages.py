@@ -6,7 +6,7 @@ Each stage reads the files the one before wrote and writes its own, so any engin
 ``dvc repro`` (each stage is ``python -m lifecycle.pipeline STAGE``, run in the folder holding
 ``params.yaml``), a Prefect flow (each stage a task), or a plain loop (:func:`run_stage`).
 :data:`STAGES` declares what every stage reads, writes and depends on; ``dvc.yaml`` and Prefect's
-cache keys are both derived from it (:mod:`lifecycle.orchestration`).
+cache keys are both derived from it (:mod:`lifecycle.pipeline.flow`).
 
 The stages reuse the library: :func:`~lifecycle.data.read_transactions` validates,
 :func:`~lifecycle.features.build_features` builds the features, :mod:`lifecycle.training` fits and
@@ -61,8 +61,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 class Stage:
     """One stage: the files it reads (``deps``) and writes (``outs`` cached by DVC, ``records`` and
     ``metrics`` kept in git), the ``params`` it reads (keys or sections of ``params.yaml``), and the
-    library ``code`` modules besides this one that decide its result. DVC's run-cache can restore a
-    stage only if all it writes is cached: ``records`` are for side effects that must not be replayed."""
+    library ``code`` modules besides this one that decide its result (paths under ``lifecycle/``, without
+    ``.py``). DVC's run-cache can restore a stage only if all it writes is cached: ``records`` are for
+    side effects that must not be replayed."""
 
     name: str
     deps: tuple[str, ...]
@@ -74,8 +75,8 @@ class Stage:
 
     def code_files(self) -> list[Path]:
         """The library files this stage runs: a change to them changes its result."""
-        folder = Path(__file__).resolve().parent
-        return [folder / f"{module}.py" for module in ("pipeline", *self.code)]
+        package = Path(__file__).resolve().parent.parent  # lifecycle/
+        return [package / f"{module}.py" for module in ("pipeline/stages", *self.code)]
 
 
 STAGES: tuple[Stage, ...] = (
@@ -86,7 +87,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", (FEATURES,), outs=(MODEL, TRAIN_REPORT), params=("seed", "train"), code=("training", "features")),
     Stage("evaluate", (FEATURES, MODEL), metrics=(METRICS,), code=("training",)),
     Stage("register", (MODEL, TRAIN_REPORT, METRICS, VALIDATED, FEATURES), params=("register",),
-          records=(REGISTERED,), code=("tracking",)),
+          records=(REGISTERED,), code=("tracking/runs", "tracking/registry")),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
@@ -342,7 +343,7 @@ def read_params(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / PARAMS_FILE
     if not path.is_file():
         raise ConfigError(f"no {PARAMS_FILE} in {Path(folder).resolve()}; run the stage in the pipeline's folder "
-                          "(dvc repro does), or write one with lifecycle.orchestration.write_pipeline()")
+                          "(dvc repro does), or write one with lifecycle.pipeline.write_pipeline()")
     params = yaml.safe_load(path.read_text()) or {}
     if not isinstance(params, dict):
         raise ConfigError(f"{path} must hold a mapping of parameters, got {type(params).__name__}")
@@ -374,6 +375,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{argv[0]}: {json.dumps(report, sort_keys=True)}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from lifecycle.exercises._checking import Case, CheckResult, Verdict, describe, run_check
+from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
 
 WINDOW_SECONDS = 24 * 3600
 FEATURE_NAME = "user_txn_count_24h"
@@ -247,7 +247,7 @@ def check_point_in_time_feature(function: Callable[[pd.DataFrame], pd.Series], s
         show: print the result's message (what the notebook shows).
 
     Returns:
-        The :class:`~lifecycle.exercises.CheckResult`; never raises because an answer is wrong.
+        The :class:`~lifecycle.course.exercises.CheckResult`; never raises because an answer is wrong.
 
     Taught in exercises/02_point_in_time_feature.ipynb.
     """

@@ -9,7 +9,7 @@ a ``text`` and an ``explanation`` (why it is right or wrong), and the right ones
 version of the quiz, which is what papermill stores, nbval compares and a console prints; with
 ``reveal=True`` the answer key (the right options and why each option is right or wrong) is
 printed as well, so a course run with ``-p reveal_answers=true`` doubles as an answer key.
-Answers given in the widgets are kept per learner by :mod:`lifecycle.progress`.
+Answers given in the widgets are kept per learner by :mod:`lifecycle.course.progress`.
 
 Taught in notebooks/00_start_here.ipynb (how quizzes work); every lesson ends with its quiz.
 """
@@ -240,7 +240,7 @@ class QuizWidget:
         question: the question to show.
         number: its number in the lesson's quiz.
         on_answer: called as ``on_answer(question, chosen_indices, correct)`` after each check,
-            e.g. :meth:`lifecycle.progress.ProgressStore.record_answer`.
+            e.g. :meth:`lifecycle.course.progress.ProgressStore.record_answer`.
     """
 
     def __init__(self, question: Question, number: int = 1, on_answer: AnswerHandler | None = None) -> None:
@@ -371,7 +371,7 @@ def build_quiz(lesson: str, reveal: bool = False, learner: str | None = None,
         ConfigError: no bank for ``lesson``, or a bad learner name.
         SchemaError: the bank is malformed.
     """
-    from lifecycle.progress import ProgressStore  # progress reads the banks: import it late
+    from lifecycle.course.progress import ProgressStore  # progress reads the banks: import it late
 
     settings = settings or load_settings()
     store = ProgressStore(learner, settings)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.config import Settings, load_settings
+from lifecycle.course.quiz import Question, list_lessons, load_bank
 from lifecycle.errors import ConfigError, SchemaError
-from lifecycle.quiz import Question, list_lessons, load_bank
 
 LEARNER_ENV = "LIFECYCLE_LEARNER"
 LEARNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

@@ -5,7 +5,7 @@ install it when it is missing. With no ``PREFECT_API_URL`` set, Prefect starts a
 server on first use; :func:`start_prefect_server` starts that same server beforehand, in the
 background, so its start-up (10–15 s on 2 cores) overlaps other work.
 
-Taught in notebooks/04_orchestration.ipynb (through :mod:`lifecycle.orchestration`).
+Taught in notebooks/04_orchestration.ipynb .
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def start_prefect_server(settings: Settings | None = None) -> PrefectServer | No
     Raises:
         ConfigError: Prefect is not installed.
     """
-    from lifecycle.tracking_server import free_port
+    from lifecycle._proc import free_port
 
     _set_prefect_environment(settings)
     running = _STARTED.get("server")
