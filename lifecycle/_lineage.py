@@ -79,5 +79,7 @@ def data_lineage(repo_path: str | Path, relative: str, rev: str | None = None) -
         commit = git("log", "-n", "1", "--format=%H", "--", pointer)
     config = ConfigObj(str(path / ".dvc" / "config"))
     remote = config.get(f'remote "{config.get("core", {}).get("remote")}"', {}).get("url")
+    if remote and "://" not in remote and not Path(remote).is_absolute():  # DVC keeps it relative to .dvc/
+        remote = str((path / ".dvc" / remote).resolve())
     return DataLineage("dvc", yaml.safe_load(text)["outs"][0]["md5"], tag, commit or None,
                        hashlib.md5(text.encode()).hexdigest(), relative, remote)

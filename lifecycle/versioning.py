@@ -146,7 +146,7 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRe
     remote_url = resolve_remote_url(remote_url)
     _remove_old_sandbox(path)
     path.mkdir(parents=True)
-    initialised = run_command([_git(), "init", "-b", "main"], path, "git init -b main",
+    initialised = run_command([_git(), "init", "--quiet", "-b", "main"], path, "git init --quiet -b main",
                               hint="git 2.28 or newer is needed for 'init -b'")
     (path / ".git" / MARKER).write_text("made by lifecycle.versioning.init_sandbox; safe to delete\n")
     repo = DataRepo(path, remote_url, echo)
@@ -155,10 +155,21 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRe
         repo.git("config", key, value)
     repo.dvc("init", "--quiet")  # without --quiet: a "What's next? … Star us on GitHub" banner
     repo.dvc("config", "core.analytics", "false")
-    repo.dvc("remote", "add", "--default", REMOTE_NAME, remote_url)
+    repo.dvc("remote", "add", "--default", REMOTE_NAME, _relative_to(remote_url, path))
     repo.git("add", ".dvc", ".dvcignore")
     repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
     return repo
+
+
+def _relative_to(remote_url: str, path: Path) -> str:
+    """A local remote as a path relative to the sandbox, which DVC stores relative to ``.dvc/config``: the
+    sandbox and a clone beside it find the same folder, and no command shows an absolute path. URLs unchanged."""
+    if "://" in remote_url:
+        return remote_url
+    try:
+        return os.path.relpath(remote_url, path)
+    except ValueError:  # another drive (Windows): only an absolute path reaches it
+        return remote_url
 
 
 def _remove_old_sandbox(path: Path) -> None:
