@@ -218,18 +218,20 @@ def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
 
 
 def ensure_champion(settings: Settings | None = None, seed: int = 42, rows: int = 20_000) -> str:
-    """The champion version; if the registry has none, train one (HGB on a time split of
-    ``generate_transactions(rows, seed)``), log, register and alias it, so lessons 05–07 run alone."""
-    from lifecycle.data import generate_transactions
+    """The champion version; if the registry has none, train one (HGB on a time split of data version
+    ``data-v1``: lesson 01's, read with its lineage, or generated from ``rows`` and ``seed``), log,
+    register and alias it, so lessons 05–07 run alone."""
     from lifecycle.features import split_by_time
     from lifecycle.training import train_fraud_model
+    from lifecycle.versioning import read_data_version
 
     settings = settings or load_settings()
     version = alias_version(CHAMPION, settings)
     if version is not None:
         return version
-    train, test = split_by_time(generate_transactions(rows, seed))
+    transactions, lineage = read_data_version(settings, "data-v1", rows, seed, echo=False)
+    train, test = split_by_time(transactions)
     trained = train_fraud_model(train, test, "hgb", seed)
     _, version = log_fraud_model(trained, train, "hgb-bootstrap", settings, alias=CHAMPION,
-                                 tags={"session": "ensure_champion"})
+                                 tags={"session": "ensure_champion"}, lineage=lineage)
     return str(version)

@@ -22,7 +22,7 @@ CONTRACT = {
     "03_experiment_tracking": {"runs_logged", "champion_version", "champion_pr_auc", "gbc_fit_seconds",
                                "hgb_fit_seconds", "gbc_rows", "hgb_rows"},
     "04_orchestration": {"repro_first_seconds", "repro_cached_seconds", "repro_stages_rerun_after_param_change",
-                         "prefect_flow_state", "prefect_retries_observed"},
+                         "prefect_flow_state", "prefect_retries_observed", "clone_stages_rerun"},
     "05_serving": {"rest_rps", "grpc_rps", "tutorial_rps", "rest_p50_ms", "grpc_p50_ms"},
     "06_canary_release": {"good_rollout_promoted", "good_rollout_steps", "bad_rollout_rolled_back_at",
                           "bad_rollout_requests_to_canary", "bad_rollout_total_requests", "dropped_requests"},
