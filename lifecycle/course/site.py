@@ -32,7 +32,18 @@ from lifecycle.course.site_pages import source, static_notebook
 from lifecycle.errors import CommandError, ConfigError
 
 SITE_NAME = "ML Lifecycle Lab"
-ASSETS = Path(__file__).with_name("site_assets")
+STYLE = """\
+.lifecycle-run { border-left: 4px solid #3b6ea5; background: #eef4fb; padding: 0.6em 1em; margin: 1em 0; }
+.lifecycle-run-failed { border-left-color: #b03a2e; background: #fbeeee; }
+.lifecycle-summary td, .lifecycle-facts td, .lifecycle-facts th { vertical-align: top; }
+.lifecycle-facts th { text-align: left; }
+.lifecycle-static-quiz { border: 1px solid #c9d6e6; border-radius: 4px; padding: 0.6em 1em; margin: 0.5em 0; }
+.lifecycle-quiz-question { margin-bottom: 1em; }
+.lifecycle-quiz-question ol { margin-top: 0.2em; }
+.lifecycle-quiz-answer summary { cursor: pointer; color: #3b6ea5; font-weight: 600; }
+.lifecycle-quiz-answer[open] { background: #f6f9fc; padding: 0.3em 0.8em; }
+.lifecycle-widget-note { border: 1px dashed #999; padding: 0.4em 0.8em; color: #444; }
+"""  # the site's own styles: run banner, summary tables, static quizzes
 BUILD_TIMEOUT = 300
 
 
@@ -68,7 +79,7 @@ def build_site(build: Path | None = None, out: Path | None = None, settings: Set
             lessons.append({"name": name, "title": _title(notebook, name), "results": run.get("results", {}),
                             **facts})
         _draw_map(docs / "assets" / "lifecycle-map.png")
-        (docs / "assets" / "lifecycle.css").write_text((ASSETS / "lifecycle.css").read_text(), encoding="utf-8")
+        (docs / "assets" / "lifecycle.css").write_text(STYLE, encoding="utf-8")
         (docs / "index.md").write_text(home_page(summary, lessons), encoding="utf-8")
         config = Path(staging) / "mkdocs.yml"
         nav = [{lesson["title"]: f"lessons/{lesson['name']}.ipynb"} for lesson in lessons]
