@@ -74,7 +74,7 @@ def build_site(build: Path | None = None, out: Path | None = None, settings: Set
         for name, run in summary["notebooks"].items():
             notebook = _read_notebook(build / "notebooks" / f"{name}.ipynb")
             facts = run_facts(notebook, run)
-            page = static_notebook(notebook, settings, docs, name, banner=_banner(facts))
+            page = static_notebook(notebook, settings, docs, name, _banner(facts), frozenset(summary["notebooks"]))
             (docs / "lessons" / f"{name}.ipynb").write_text(json.dumps(page, indent=1), encoding="utf-8")
             lessons.append({"name": name, "title": _title(notebook, name), "results": run.get("results", {}),
                             **facts})

@@ -4,7 +4,8 @@ The changes, and only these: quiz widgets become static questions with the answe
 explanation folded in a ``<details>`` (a widget needs a live kernel, and its loader comes from a CDN);
 any other widget becomes a note to open the notebook in JupyterLab; the notebook's widget state goes;
 a banner after the title says when and how the lesson ran; files an output links to (an Evidently
-report in the workspace) are copied beside the page; and code in headings is written as HTML, so the
+report in the workspace) are copied beside the page; Markdown links to another lesson's notebook
+point to its page; and code in headings is written as HTML, so the
 page's table of contents and its headings agree on their anchors (mkdocs-jupyter 0.26 drops the code
 from the table of contents' anchors, not from the headings').
 
@@ -26,6 +27,7 @@ from lifecycle.course.quiz import _html as inline_html
 
 QUIZ_CALL = re.compile(r"""show_quiz\(\s*["']([\w-]+)["']""")
 HEADING = re.compile(r"^(#{1,6}\s.*)$", re.MULTILINE)
+LESSON_LINK = re.compile(r"\]\((\d\d_[\w-]+)\.ipynb(#[^)\s]*)?\)")
 LOCAL_LINK = re.compile(r"""\b(href|src)=(["'])(?![a-zA-Z][\w+.-]*:|#|/)([^"'#?]+)\2""")
 FILES = "files"  # the site folder where linked files of the lessons' outputs are copied
 
@@ -37,7 +39,7 @@ def source(cell: dict[str, Any]) -> str:
 
 
 def static_notebook(notebook: dict[str, Any], settings: Settings, docs: Path, name: str,
-                    banner: str = "") -> dict[str, Any]:
+                    banner: str = "", lessons: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The page of one executed notebook, which needs no kernel (see the module's docstring).
 
     Args:
@@ -46,14 +48,16 @@ def static_notebook(notebook: dict[str, Any], settings: Settings, docs: Path, na
         docs: the site's source folder; linked files go to ``docs/files/<name>/``.
         name: the lesson's name.
         banner: HTML put after the title cell.
+        lessons: the site's lessons: a Markdown link to ``<lesson>.ipynb`` becomes a link to its page.
     """
     page = copy.deepcopy(notebook)
     page.get("metadata", {}).pop("widgets", None)
     ran_in = _run_folder(notebook, settings)
     for cell in page.get("cells", []):
         if cell.get("cell_type") == "markdown":
-            cell["source"] = HEADING.sub(lambda m: re.sub(r"`([^`]+)`", r"<code>\1</code>", m.group(1)),
-                                         source(cell))
+            text = HEADING.sub(lambda m: re.sub(r"`([^`]+)`", r"<code>\1</code>", m.group(1)), source(cell))
+            cell["source"] = LESSON_LINK.sub(
+                lambda m: f"]({m[1]}.html{m[2] or ''})" if m[1] in lessons else m[0], text)
         if cell.get("cell_type") != "code":
             continue
         quiz = QUIZ_CALL.search(source(cell))
