@@ -194,8 +194,25 @@ def run_notebook(prepared: Path, executed: Path, cwd: Path, env: dict[str, str],
         stopped = "the kernel died (did the code exit Python, or run out of memory?)"
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
+        if stopped:
+            _cancel_leftover_tasks()
     cell = _last_started(executed) if stopped else None
     return Run(stopped, cell, round(time.monotonic() - started, 2))
+
+
+def _cancel_leftover_tasks() -> None:
+    """nbclient leaves its output reader pending when a cell times out or the kernel dies: cancel it, or
+    this thread's event loop reports a destroyed pending task when the grader exits."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()  # the thread's loop, which nbclient's calls ran on
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _last_started(executed: Path) -> int | None:
