@@ -35,7 +35,7 @@ from lifecycle.course.grade_notebook import (
     Exercise,
     Run,
     SubmissionError,
-    describe_cell,
+    executed_cells,
     grading_env,
     load_exercises,
     prepare,
@@ -179,15 +179,7 @@ def grade_notebook(learner: str, copy: Path, exercise: Exercise, work: Path, tim
 
 
 def _problem(run: Run, executed: Path) -> str:
-    if not run.stopped:
-        return ""
-    if run.cell is None or not executed.is_file():
-        return f"the notebook {run.stopped}"
-    import nbformat
-
-    cells = [c for c in nbformat.read(executed, as_version=4).cells
-             if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
-    return f"the notebook {run.stopped} in {describe_cell(cells, run.cell)}"
+    return run.describe(executed_cells(executed) if run.stopped and executed.is_file() else [])
 
 
 def _everything(learner: str, exercise: Exercise, status: str, detail: str, problem: str = "") -> NotebookGrade:

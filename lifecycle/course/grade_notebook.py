@@ -32,6 +32,7 @@ from lifecycle.errors import ConfigError
 ENGINE = "lifecycle-grading"
 CHECK_CALL = re.compile(r"\b(check_\w+)\(")
 GRADE_KEY = "lifecycle_grade"  # cell metadata the grader adds to its copy: which check a cell runs
+TIMED_OUT, KERNEL_DIED = "timed out", "kernel died"
 _ERROR_MARKER = "papermill-error-cell-tag"  # papermill's banner cells in a notebook that raised
 _LOG = logging.getLogger("lifecycle.grade")
 _LOG.addHandler(logging.NullHandler())
@@ -64,11 +65,22 @@ class Exercise:
 @dataclass(frozen=True)
 class Run:
     """How the execution of one notebook ended: ``stopped`` is empty when every cell ran, else why it
-    stopped (a timeout, a dead kernel) at ``cell``."""
+    stopped at ``cell`` (:data:`TIMED_OUT` or :data:`KERNEL_DIED`)."""
 
     stopped: str = ""
     cell: int | None = None
     seconds: float = 0.0
+    timeout: float = 0.0
+
+    def describe(self, cells: list) -> str:
+        """``the notebook timed out after 60 s in cell 9 (`…`)``, or that the kernel died there (and why it
+        may have); empty when every cell ran. ``cells`` are the executed notebook's."""
+        where = f" in {describe_cell(cells, self.cell)}" if self.cell is not None and self.cell < len(cells) else ""
+        if self.stopped == TIMED_OUT:
+            return f"the notebook timed out after {self.timeout:g} s{where}"
+        if self.stopped == KERNEL_DIED:
+            return f"the kernel died{where}: did the code exit Python, or run out of memory?"
+        return ""
 
 
 def load_exercises(folder: Path) -> list[Exercise]:
@@ -189,15 +201,15 @@ def run_notebook(prepared: Path, executed: Path, cwd: Path, env: dict[str, str],
     except PapermillExecutionError:
         pass  # a cell raised; with allow_errors every cell still ran, and the outputs say which
     except CellTimeoutError:
-        stopped = f"timed out after {timeout:g} s"
+        stopped = TIMED_OUT
     except DeadKernelError:
-        stopped = "the kernel died (did the code exit Python, or run out of memory?)"
+        stopped = KERNEL_DIED
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
         if stopped:
             _cancel_leftover_tasks()
     cell = _last_started(executed) if stopped else None
-    return Run(stopped, cell, round(time.monotonic() - started, 2))
+    return Run(stopped, cell, round(time.monotonic() - started, 2), timeout)
 
 
 def _cancel_leftover_tasks() -> None:
@@ -216,25 +228,26 @@ def _cancel_leftover_tasks() -> None:
 
 
 def _last_started(executed: Path) -> int | None:
-    import nbformat
 
     if not executed.is_file():
         return None
-    cells = _learner_cells(nbformat.read(executed, as_version=4))
+    cells = executed_cells(executed)
     started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
     return started[-1] if started else None
 
 
-def _learner_cells(notebook: Any) -> list:
+def executed_cells(executed: Path) -> list:
+    """The cells of an executed notebook, without the banner cells papermill adds when a cell raised."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
     return [cell for cell in notebook.cells if _ERROR_MARKER not in cell.metadata.get("tags", [])]
 
 
 def read_results(executed: Path, run: Run) -> dict[str, CheckResult | str]:
     """Each check's result from an executed grader's copy: a :class:`CheckResult`, or why there is none
     (the cell raised, naming the first cell that did; or it never ran, naming where the run stopped)."""
-    import nbformat
-
-    cells = _learner_cells(nbformat.read(executed, as_version=4))
+    cells = executed_cells(executed)
     first_error = next(((i, out) for i, cell in enumerate(cells) for out in cell.get("outputs", [])
                         if out.output_type == "error"), None)
     results: dict[str, CheckResult | str] = {}
@@ -255,9 +268,8 @@ def read_results(executed: Path, run: Run) -> dict[str, CheckResult | str]:
                           f"then the check cell raised {_error_text(error)}")
             results[check] = reason
         elif run.stopped and (run.cell is None or run.cell <= index):
-            where = f" in {describe_cell(cells, run.cell)}" if run.cell is not None else ""
             verb = "did not finish" if run.cell == index else "did not run"
-            results[check] = f"the check {verb}: the notebook {run.stopped}{where}"
+            results[check] = f"the check {verb}: {run.describe(cells)}"
         else:
             results[check] = f"the check published no result (is {check} the kit's?)"
     return results

@@ -20,6 +20,7 @@ from lifecycle.course.grade import find_learners, find_notebook, grade_class
 from lifecycle.course.grade_demo import hand_in, write_class
 from lifecycle.course.grade_notebook import (
     GRADE_KEY,
+    TIMED_OUT,
     Run,
     SubmissionError,
     load_exercises,
@@ -108,7 +109,7 @@ def test_read_results_names_the_first_error_and_where_a_run_stopped(tmp_path):
     never.metadata[GRADE_KEY] = {"check": "check_should_retrain"}
     path = tmp_path / "executed.ipynb"
     nbformat.write(_executed([broken_def, raised, published, never]), path)
-    results = read_results(path, Run("timed out after 5 s", cell=2))
+    results = read_results(path, Run(TIMED_OUT, cell=2, timeout=5))
     assert results["check_rollout_gate"] == passed
     assert results["check_diagnose"] == (
         "the check could not run: cell 0 (`def diagnose(window)`) raised SyntaxError: expected ':' (line 1 of the "
@@ -192,11 +193,13 @@ def test_a_class_is_graded_and_the_gradebook_says_the_right_thing_for_each(tmp_p
         "ed": {"03_promote_the_right_run": "deleted_check"},
         "fay": {"06_rollout_gate": "not_json"},
         "gus": {"06_rollout_gate": "correct"},
+        "hal": {"06_rollout_gate": "correct"},
     }, ROOT)
-    gus = submissions / "gus" / "06_rollout_gate.ipynb"
-    notebook = nbformat.read(gus, as_version=4)
-    notebook.cells.insert(4, nbformat.v4.new_code_cell(STRAY))
-    nbformat.write(notebook, gus)
+    for learner, code in (("gus", STRAY), ("hal", "import os\nos._exit(3)")):
+        path = submissions / learner / "06_rollout_gate.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.insert(4, nbformat.v4.new_code_cell(code))
+        nbformat.write(notebook, path)
     handed_in, kit = _digest(submissions), _digest(ROOT / "exercises")
     params = (ROOT / "params.yaml").read_bytes()
 
@@ -210,7 +213,8 @@ def test_a_class_is_graded_and_the_gradebook_says_the_right_thing_for_each(tmp_p
         ["di", "missing", "missing", "missing", "9/18"],
         ["ed", "missing", "error", "missing", "missing"],
         ["fay", "missing", "missing", "error", "missing"],
-        ["gus", "missing", "missing", "11/11", "missing"]]
+        ["gus", "missing", "missing", "11/11", "missing"],
+        ["hal", "missing", "missing", "error", "missing"]]
     rows = {(r.learner, r.exercise, r.check): r for r in book.rows}  # the last case of each check
     assert rows["bo", "06_rollout_gate", "check_rollout_gate"].status in ("passed", "failed")
     failed = [r for r in book.rows if r.learner == "bo" and r.status == "failed"]
@@ -223,6 +227,9 @@ def test_a_class_is_graded_and_the_gradebook_says_the_right_thing_for_each(tmp_p
     assert loop.detail.startswith("the check did not finish: the notebook timed out after 20 s")
     assert "was deleted" in rows["ed", "03_promote_the_right_run", "check_choose_run"].detail
     assert "is not valid JSON" in rows["fay", "06_rollout_gate", "check_rollout_gate"].detail
+    assert rows["hal", "06_rollout_gate", "check_rollout_gate"].detail == (
+        "the check did not run: the kernel died in cell 4 (`import os`): did the code exit Python, or run out of "
+        "memory?")
     assert rows["fay", "02_point_in_time_feature", "check_point_in_time_feature"].detail == \
         "no 02_point_in_time_feature.ipynb handed in"
     # Nothing outside the learner's own copy changed: not the hand-ins, not the kit.
