@@ -49,6 +49,7 @@ from lifecycle.errors import ConfigError
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_JOBS = 2  # kernels at once: one per core of a small machine
 _SKIPPED = (".ipynb_checkpoints", "__pycache__", ".git")
+_MARK = ".lifecycle-grade"
 
 
 def find_learners(submissions: Path) -> list[tuple[str, Path]]:
@@ -114,7 +115,13 @@ def grade_class(submissions: Path | None = None, out: Path | None = None, timeou
         find_learners(Path(submissions or "."))
     out = Path(out or settings.build / "gradebook" / ("solutions.csv" if solutions else "gradebook.csv"))
     work = out.parent / f"{out.stem}-work"
-    shutil.rmtree(work, ignore_errors=True)
+    if work.exists():
+        if not (work / _MARK).is_file():  # only ever delete a folder an earlier grading made
+            raise ConfigError(f"{work} exists and was not made by 'lifecycle grade'; move it, or choose another "
+                              "--out")
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work / _MARK).write_text("made by lifecycle grade: learners' copies and executed notebooks; rebuilt each run\n")
     tasks = []
     for learner, folder in learners:
         copy = work / learner / "submission"

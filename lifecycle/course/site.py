@@ -59,13 +59,17 @@ def build_site(build: Path | None = None, out: Path | None = None, settings: Set
         The site's home page, ``<out>/index.html``.
 
     Raises:
-        ConfigError: there is no run in ``build``, or a lesson's notebook is missing.
+        ConfigError: there is no run in ``build``, a lesson's notebook is missing, or ``out`` holds other files.
         CommandError: MkDocs failed; the message has its last lines.
     """
     settings = settings or load_settings()
     build = Path(build or settings.build)
     out = Path(out or build / "site")
     summary = read_summary(build)
+    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
+        # MkDocs empties the folder it builds into: never one that holds something other than a site.
+        raise ConfigError(f"--out {out} holds files but no site (no index.html); give an empty or new folder, "
+                          "or the folder of an earlier site")
     with tempfile.TemporaryDirectory(prefix="lifecycle-site-") as staging:
         docs = Path(staging) / "docs"
         (docs / "lessons").mkdir(parents=True)
@@ -120,7 +124,11 @@ def _default_parameters(notebook: dict[str, Any]) -> dict[str, Any]:
     for cell in notebook.get("cells", []):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             values = {}
-            for node in ast.parse(source(cell)).body:
+            try:
+                body = ast.parse(source(cell)).body
+            except SyntaxError:
+                return {}  # IPython syntax (a magic): its values are not shown
+            for node in body:
                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     try:
                         values[node.targets[0].id] = ast.literal_eval(node.value)
@@ -135,7 +143,7 @@ def _title(notebook: dict[str, Any], name: str) -> str:
         if cell.get("cell_type") == "markdown":
             heading = re.search(r"^#\s+(.+)$", source(cell), re.MULTILINE)
             if heading:
-                return re.sub(r"[`*_]", "", heading.group(1)).strip()
+                return re.sub(r"[`*]", "", heading.group(1)).strip()
     return name
 
 

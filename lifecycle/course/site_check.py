@@ -2,7 +2,7 @@
 loads from the network, and every quiz answer is folded.
 
 ``lifecycle site`` runs :func:`check_site` after each build; the browser test
-(``tests/browser/test_site.py``) checks the same site as a reader's Chromium shows it.
+(``tests/browser/test_site_in_browser.py``) checks the same site as a reader's Chromium shows it.
 
 Taught nowhere: see :mod:`lifecycle.course.site`.
 """

@@ -1,7 +1,7 @@
 """The site of the whole smoke course (the shared run): every lesson has its page, its plots embedded and
 its quiz folded, and no link, image or script is broken or loads from the network.
 
-A reader's Chromium is in tests/browser/test_site.py, on a small fixture course.
+A reader's Chromium is in tests/browser/test_site_in_browser.py, on a small fixture course.
 """
 
 from __future__ import annotations

@@ -251,3 +251,18 @@ def test_grade_solutions_passes_every_case(tmp_path):
     assert "every solution passes all of its" in done.stdout
     rows = list(csv.DictReader(out.open()))
     assert {r["exercise"] for r in rows} == set(EXERCISES) and {r["status"] for r in rows} == {"passed"}
+
+
+def test_bad_options_and_a_foreign_work_folder_are_refused_before_anything_runs(tmp_path):
+    (tmp_path / "hand-ins" / "ada").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="--timeout must be positive and --jobs at least 1, got 0 and 2"):
+        grade_class(tmp_path / "hand-ins", tmp_path / "class.csv", timeout=0)
+    (tmp_path / "class-work").mkdir()
+    (tmp_path / "class-work" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="class-work exists and was not made by 'lifecycle grade'"):
+        grade_class(tmp_path / "hand-ins", tmp_path / "class.csv", echo=None)
+    assert (tmp_path / "class-work" / "notes.txt").read_text() == "mine"
+    book, _ = grade_class(tmp_path / "hand-ins", tmp_path / "again.csv", echo=None)  # ada handed in nothing
+    assert {row.status for row in book.rows} == {"missing"}
+    book, _ = grade_class(tmp_path / "hand-ins", tmp_path / "again.csv", echo=None)  # its own folder: rebuilt
+    assert len(book.rows) == sum(len(check.cases) for e in load_exercises(ROOT / "exercises") for check in e.checks)

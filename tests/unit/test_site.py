@@ -108,9 +108,15 @@ def test_recorded_values_read_as_a_reader_wants_them():
     assert format_value([5, 25, 0.5]) == "5, 25, 0.5" and format_value({"a": 1.0, "b": [2]}) == "a: 1, b: 2"
 
 
-def test_no_run_means_a_clear_error(tmp_path):
+def test_no_run_means_a_clear_error_and_no_folder_of_other_files_is_emptied(tmp_path):
     with pytest.raises(ConfigError, match=r"no course run in .*summary.json does not exist; run 'lifecycle run'"):
         read_summary(tmp_path)
+    (tmp_path / "summary.json").write_text(json.dumps({"notebooks": {"00_start_here": {}}}))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match=r"holds files but no site \(no index.html\); give an empty or new folder"):
+        build_site(tmp_path, tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
 def test_the_site_check_finds_broken_links_missing_images_network_loads_and_open_answers(tmp_path):
