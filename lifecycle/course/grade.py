@@ -33,16 +33,13 @@ from lifecycle.config import Settings, load_settings
 from lifecycle.course.exercises._checking import CheckResult
 from lifecycle.course.grade_notebook import (
     Exercise,
-    Run,
     SubmissionError,
-    executed_cells,
-    grading_env,
     load_exercises,
     prepare,
     read_results,
     read_submission,
-    run_notebook,
 )
+from lifecycle.course.grade_run import Run, executed_cells, grading_env, run_notebook
 from lifecycle.course.gradebook import CaseGrade, Gradebook, NotebookGrade
 from lifecycle.errors import ConfigError
 

@@ -20,14 +20,13 @@ from lifecycle.course.grade import find_learners, find_notebook, grade_class
 from lifecycle.course.grade_demo import hand_in, write_class
 from lifecycle.course.grade_notebook import (
     GRADE_KEY,
-    TIMED_OUT,
-    Run,
     SubmissionError,
     load_exercises,
     prepare,
     read_results,
     read_submission,
 )
+from lifecycle.course.grade_run import TIMED_OUT, Run
 from lifecycle.course.gradebook import CaseGrade, Gradebook, NotebookGrade
 from lifecycle.errors import ConfigError
 
