@@ -136,6 +136,11 @@ class Gradebook:
                 f"cases graded. Every case, with its message, is in <code>{html.escape(csv_name)}</code>; each "
                 "exercise's page has its pass rates and most common failing cases.</p>"
                 f"<table><tr><th>learner</th>{head}</tr>{''.join(rows)}</table>")
+        broken = "".join(f"<tr><td>{html.escape(n.learner)}</td><td>{html.escape(n.exercise)}</td>"
+                         f"<td>{html.escape(n.why)}</td></tr>" for n in self.notebooks if n.why)
+        if broken:
+            body += ("<h2>Hand-ins that could not be graded in full</h2><table><tr><th>learner</th><th>exercise</th>"
+                     f"<th>why</th></tr>{broken}</table>")
         return _page("Gradebook", body)
 
     def _exercise_html(self, exercise: str, overview: str) -> str:

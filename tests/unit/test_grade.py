@@ -162,6 +162,7 @@ def test_the_gradebook_files_say_who_passed_and_what_failed_most(tmp_path):
     assert "<td>di</td><td>the notebook timed out after 5 s</td>" in page
     overview = (tmp_path / "class.html").read_text()
     assert 'href="class-06_rollout_gate.html"' in overview and '<td class="pass" title="">3/3</td>' in overview
+    assert "<td>di</td><td>06_rollout_gate</td><td>the notebook timed out after 5 s</td>" in overview
 
 
 def test_grade_command_needs_a_folder_or_solutions():
