@@ -111,6 +111,10 @@ def grade_class(submissions: Path | None = None, out: Path | None = None, timeou
     learners = [("solutions", settings.root / "exercises" / "solutions")] if solutions else \
         find_learners(Path(submissions or "."))
     out = Path(out or settings.build / "gradebook" / ("solutions.csv" if solutions else "gradebook.csv"))
+    if out.is_dir():
+        out = out / ("solutions.csv" if solutions else "gradebook.csv")
+    if out.suffix != ".csv":
+        raise ConfigError(f"--out must name the gradebook's .csv file (or a folder), got {str(out)!r}")
     work = out.parent / f"{out.stem}-work"
     if work.exists():
         if not (work / _MARK).is_file():  # only ever delete a folder an earlier grading made

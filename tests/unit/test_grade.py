@@ -257,6 +257,8 @@ def test_bad_options_and_a_foreign_work_folder_are_refused_before_anything_runs(
     (tmp_path / "hand-ins" / "ada").mkdir(parents=True)
     with pytest.raises(ConfigError, match="--timeout must be positive and --jobs at least 1, got 0 and 2"):
         grade_class(tmp_path / "hand-ins", tmp_path / "class.csv", timeout=0)
+    with pytest.raises(ConfigError, match=r"--out must name the gradebook.s .csv file \(or a folder\), got .*txt"):
+        grade_class(tmp_path / "hand-ins", tmp_path / "class.txt")
     (tmp_path / "class-work").mkdir()
     (tmp_path / "class-work" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="class-work exists and was not made by 'lifecycle grade'"):
