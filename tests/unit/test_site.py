@@ -3,9 +3,12 @@ MkDocs build of a small fixture course run by ``lifecycle run``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -141,19 +144,24 @@ def test_the_site_check_finds_broken_links_missing_images_network_loads_and_open
 
 @pytest.fixture(scope="module")
 def fixture_site(tmp_path_factory):
-    """The fixture course run by the course runner, and its site built: (settings, home page)."""
+    """The fixture course run by the course runner, and its site built by ``lifecycle site``: (settings, home
+    page, exit status, what the command printed)."""
     from lifecycle.course.runner import run_course
+    from lifecycle.course.site import site_command
 
     folder = tmp_path_factory.mktemp("site-course")
     shutil.copytree(FIXTURE, folder / "course")
     settings = load_settings(root=folder / "course", build=folder / "build", workspace=folder / "workspace")
     run_course("smoke", settings=settings, progress=False)
-    return settings, build_site(settings=settings)
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        patch.setenv("LIFECYCLE_ROOT", str(settings.root))  # the fixture course's quizzes
+        status = site_command(SimpleNamespace(build=str(settings.build), out=None))
+    return settings, settings.build / "site" / "index.html", status, printed.getvalue()
 
 
 @pytest.mark.slow
 def test_a_built_site_has_every_page_with_no_problem(fixture_site):
-    settings, index = fixture_site
+    settings, index, _, _ = fixture_site
     site = index.parent
     assert check_site(site) == []
     assert sorted(p.name for p in (site / "lessons").glob("*.html")) == ["00_intro.html", "01_widgets.html"]
@@ -170,15 +178,8 @@ def test_a_built_site_has_every_page_with_no_problem(fixture_site):
 
 
 @pytest.mark.slow
-def test_the_site_command_checks_the_site_and_says_how_to_open_it(fixture_site, capsys, monkeypatch):
-    from types import SimpleNamespace
-
-    from lifecycle.course.site import site_command
-
-    settings, index = fixture_site
-    monkeypatch.setenv("LIFECYCLE_ROOT", str(settings.root))  # the fixture course's quizzes
-    out = index.parent.parent / "site-again"
-    assert site_command(SimpleNamespace(build=str(settings.build), out=str(out))) == 0
-    printed = capsys.readouterr().out
-    assert f"open it in a browser: file://{(out / 'index.html').resolve()}" in printed
+def test_the_site_command_checks_the_site_and_says_how_to_open_it(fixture_site):
+    _, index, status, printed = fixture_site
+    assert status == 0
+    assert f"open it in a browser: file://{index.resolve()}" in printed
     assert "python -m http.server --bind 127.0.0.1" in printed
