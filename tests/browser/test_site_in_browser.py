@@ -1,6 +1,7 @@
 """A reader's view of the course site: Chromium opens every page of a built site from its files, as
 ``lifecycle site`` says to; every page loads with no error and no request off the machine, every image
 shows, every internal link and anchor resolves, and every quiz answer is folded until the reader opens it.
+The same build is checked without a browser first (those tests need no Chromium).
 
 The site is built from a real ``lifecycle run`` of the small course in ``tests/fixtures/site`` (a plot,
 a quiz, a widget, a report in the workspace, links between lessons); the site of the whole course is
@@ -10,14 +11,19 @@ as the JupyterLab test does.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from lifecycle.config import load_settings
+from lifecycle.course.quiz import load_bank
+from lifecycle.course.site_check import check_site
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "site"
@@ -38,17 +44,49 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """The site of the fixture course, run for real."""
+def built(tmp_path_factory):
+    """The fixture course run by the course runner, and its site built by ``lifecycle site``: (settings, home
+    page, exit status, what the command printed)."""
     from lifecycle.course.runner import run_course
-    from lifecycle.course.site import build_site
+    from lifecycle.course.site import site_command
 
-    folder = tmp_path_factory.mktemp("browser-site")
-    course = folder / "course"
-    shutil.copytree(FIXTURE, course)
-    settings = load_settings(root=course, build=folder / "build", workspace=folder / "workspace")
+    folder = tmp_path_factory.mktemp("site-course")
+    shutil.copytree(FIXTURE, folder / "course")
+    settings = load_settings(root=folder / "course", build=folder / "build", workspace=folder / "workspace")
     run_course("smoke", settings=settings, progress=False)
-    return build_site(settings=settings).parent
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        patch.setenv("LIFECYCLE_ROOT", str(settings.root))  # the fixture course's quizzes
+        status = site_command(SimpleNamespace(build=str(settings.build), out=None))
+    return settings, settings.build / "site" / "index.html", status, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def site(built) -> Path:
+    return built[1].parent
+
+
+def test_a_built_site_has_every_page_with_no_problem(built):
+    settings, index, _, _ = built
+    site = index.parent
+    assert check_site(site) == []
+    assert sorted(p.name for p in (site / "lessons").glob("*.html")) == ["00_intro.html", "01_widgets.html"]
+    intro = (site / "lessons" / "00_intro.html").read_text()
+    assert intro.count('<details class="lifecycle-quiz-answer">') == len(load_bank("00_intro", settings))
+    assert 'src="data:image/png;base64,' in intro  # the run's plot, embedded
+    assert 'href="01_widgets.html"' in intro and "Executed by <code>lifecycle run</code>" in intro
+    widgets = (site / "lessons" / "01_widgets.html").read_text()
+    assert "An interactive widget was here" in widgets and "jupyter-widgets" not in widgets.split("<article")[1]
+    assert (site / "files" / "01_widgets" / "fixture-report.html").is_file()
+    home = index.read_text()
+    assert "<tr><th>profile</th><td>smoke</td></tr>" in home and "<tr><th>seed</th><td>3</td></tr>" in home
+    assert "<code>points</code> = 0, 1, 2" in home
+
+
+def test_the_site_command_checks_the_site_and_says_how_to_open_it(built):
+    _, index, status, printed = built
+    assert status == 0
+    assert f"open it in a browser: file://{index.resolve()}" in printed
+    assert "python -m http.server --bind 127.0.0.1" in printed
 
 
 def _local(url: str, site: Path) -> tuple[Path, str] | None:

@@ -1,14 +1,10 @@
-"""The course site: lesson pages that need no kernel, the home page, the site check, and (slow) a real
-MkDocs build of a small fixture course run by ``lifecycle run``."""
+"""The course site: lesson pages that need no kernel, the home page, and the site check. A real build of
+a small course, and a reader's Chromium on it, are in tests/browser/test_site_in_browser.py."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -20,7 +16,6 @@ from lifecycle.course.site_pages import quiz_html, static_notebook
 from lifecycle.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "site"
 
 
 def _cell(kind: str, source: str, outputs: list | None = None, tags: list | None = None) -> dict:
@@ -140,46 +135,3 @@ def test_the_site_check_finds_broken_links_missing_images_network_loads_and_open
         "lessons/b.html: link '../missing.html' points to a page that is not in the site",
         "lessons/b.html: link 'a.html#nowhere' points to #nowhere, which lessons/a.html does not have",
         "lessons/b.html: 1 of 1 quiz answers are shown unfolded"]
-
-
-@pytest.fixture(scope="module")
-def fixture_site(tmp_path_factory):
-    """The fixture course run by the course runner, and its site built by ``lifecycle site``: (settings, home
-    page, exit status, what the command printed)."""
-    from lifecycle.course.runner import run_course
-    from lifecycle.course.site import site_command
-
-    folder = tmp_path_factory.mktemp("site-course")
-    shutil.copytree(FIXTURE, folder / "course")
-    settings = load_settings(root=folder / "course", build=folder / "build", workspace=folder / "workspace")
-    run_course("smoke", settings=settings, progress=False)
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
-        patch.setenv("LIFECYCLE_ROOT", str(settings.root))  # the fixture course's quizzes
-        status = site_command(SimpleNamespace(build=str(settings.build), out=None))
-    return settings, settings.build / "site" / "index.html", status, printed.getvalue()
-
-
-@pytest.mark.slow
-def test_a_built_site_has_every_page_with_no_problem(fixture_site):
-    settings, index, _, _ = fixture_site
-    site = index.parent
-    assert check_site(site) == []
-    assert sorted(p.name for p in (site / "lessons").glob("*.html")) == ["00_intro.html", "01_widgets.html"]
-    intro = (site / "lessons" / "00_intro.html").read_text()
-    assert intro.count('<details class="lifecycle-quiz-answer">') == len(load_bank("00_intro", settings))
-    assert 'src="data:image/png;base64,' in intro  # the run's plot, embedded
-    assert 'href="01_widgets.html"' in intro and "Executed by <code>lifecycle run</code>" in intro
-    widgets = (site / "lessons" / "01_widgets.html").read_text()
-    assert "An interactive widget was here" in widgets and "jupyter-widgets" not in widgets.split("<article")[1]
-    assert (site / "files" / "01_widgets" / "fixture-report.html").is_file()
-    home = index.read_text()
-    assert "<tr><th>profile</th><td>smoke</td></tr>" in home and "<tr><th>seed</th><td>3</td></tr>" in home
-    assert "<code>points</code> = 0, 1, 2" in home
-
-
-@pytest.mark.slow
-def test_the_site_command_checks_the_site_and_says_how_to_open_it(fixture_site):
-    _, index, status, printed = fixture_site
-    assert status == 0
-    assert f"open it in a browser: file://{index.resolve()}" in printed
-    assert "python -m http.server --bind 127.0.0.1" in printed
