@@ -16,7 +16,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab clean
+.PHONY: setup run test lint lab site clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ test: lint
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
+
+# The executed course as a static site in build/site/ (runs the course first when build/ has no run).
+site: setup
+	@test -f build/summary.json || $(BIN)/lifecycle run --profile $(PROFILE)
+	$(BIN)/lifecycle site
 
 clean:
 	rm -rf workspace build

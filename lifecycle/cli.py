@@ -97,8 +97,30 @@ def _add_monitor(commands: argparse._SubParsersAction) -> None:
     monitor.set_defaults(handler="lifecycle.monitoring.retraining:monitor_command")
 
 
+def _add_site(commands: argparse._SubParsersAction) -> None:
+    site = commands.add_parser("site", help="build a static HTML site of the executed course (after 'lifecycle run')")
+    site.add_argument("--build", default=None, metavar="FOLDER",
+                      help="the run to publish: its summary.json and notebooks/ (default build/)")
+    site.add_argument("--out", default=None, metavar="FOLDER", help="where the site goes (default <build>/site)")
+    site.set_defaults(handler="lifecycle.course.site:site_command")
+
+
+def _add_grade(commands: argparse._SubParsersAction) -> None:
+    grade = commands.add_parser("grade", help="grade a class's exercise notebooks into a gradebook")
+    grade.add_argument("submissions", nargs="?", default=None, metavar="SUBMISSIONS_DIR",
+                       help="one folder per learner, holding that learner's exercise notebooks")
+    grade.add_argument("--solutions", action="store_true",
+                       help="grade the instructor solutions instead (every case must pass)")
+    grade.add_argument("--out", default=None, metavar="gradebook.csv",
+                       help="the gradebook CSV; the HTML summaries go beside it (default build/gradebook/)")
+    grade.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds one notebook may run, all its cells together (default 60)")
+    grade.add_argument("--jobs", type=int, default=2, help="notebooks graded at once, one kernel each (default 2)")
+    grade.set_defaults(handler="lifecycle.course.grade:grade_command")
+
+
 # One function per subcommand, in the order `lifecycle --help` lists them.
-SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor]
+SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor, _add_site, _add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
