@@ -146,6 +146,12 @@ class PredictionLogWriter:
         self._trouble: str | None = None
         self._trouble_since = 0.0
         self._probe_queued = False
+        self._thread = threading.Thread()  # replaced by _start
+        self._start()
+
+    def _start(self) -> None:
+        """Start the writer thread (again, for an app that is started again after :meth:`close`)."""
+        self._closing = self._abandon = False
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -272,6 +278,8 @@ class PredictionLogWriter:
 
     def _enqueue(self, group: _Group) -> None:
         with self._wakeup:
+            if not self._thread.is_alive():  # closed by an app's shutdown, used by the next start
+                self._start()
             self._queue.append(group)
             self._wakeup.notify()
 
@@ -316,12 +324,16 @@ class PredictionLogWriter:
                     self._report("is locked by another process: waiting for its write lock")
                     time.sleep(0.01)  # SQLite waited busy_timeout already; do not spin if it did not
                     continue
-                reason = store.explain(err)
-                self.failed += len(rows)
-                self._report(f"cannot be written: {reason}", unwritten=len(rows))
-                return reason
+                return self._failed(rows, store.explain(err))
+            except Exception as err:  # a row SQLite cannot take: its requests get 503; the thread lives on
+                return self._failed(rows, f"{type(err).__name__}: {err}")
             self._report(None)
             return None
+
+    def _failed(self, rows: list[tuple], reason: str) -> str:
+        self.failed += len(rows)
+        self._report(f"cannot be written: {reason}", unwritten=len(rows))
+        return reason
 
     def _probe(self) -> None:
         self._probe_queued = False

@@ -9,17 +9,19 @@ several server processes append to one file, the file survives restarts).
 
 Two tables:
 
-* ``predictions``: ``request_id`` (primary key), ``logged_at`` (unix seconds), ``model_name``,
+* ``predictions``: ``request_id``, ``logged_at`` (unix seconds), ``model_name``,
   ``model_version``, the transaction's fields as columns (``transaction_id``, ``user_id``,
   ``timestamp`` as ISO text, ``amount``, ``merchant_category``, ``channel``, ``device``,
   ``country``), ``features`` (what the server computed: float64 values, in the order the ``meta``
-  table's ``feature_columns`` names), ``score``, ``decision``, ``source`` (``server`` or ``batch``).
+  table's ``feature_columns`` names), ``score``, ``decision``, ``source`` (``server`` or ``batch``);
+  its key is ``(timestamp, request_id)``: the rows are kept in transaction-time order.
 * ``labels``: ``transaction_id`` (primary key), ``is_fraud``, ``labelled_at``: the chargebacks and
   analyst reviews that arrive weeks later, joined to predictions by transaction id.
 
 The request id is the caller's ``transaction_id`` when it sent one (a random id otherwise), and
 rows go in with ``INSERT OR IGNORE``: a client that retries a request, or a canary router that
-re-sends a failed canary call to stable, logs it once.
+re-sends a failed canary call to stable (the same transaction: the same id at the same time),
+logs it once.
 
 Taught in notebooks/07_monitoring.ipynb.
 """

@@ -145,6 +145,17 @@ def test_requests_in_flight_share_a_commit_and_are_answered_after_it(tmp_path, t
     writer.close()
 
 
+def test_a_writer_closed_by_an_app_shutdown_takes_the_next_starts_predictions(tmp_path, transactions):
+    """An app's shutdown closes its sink; an app started again (TestClient, a test harness) must not
+    find a writer that queues rows no thread will ever write."""
+    writer = PredictionLogWriter(tmp_path / "log.sqlite")
+    assert asyncio.run(_score_all(writer, [records(transactions.head(3))])) == ["answered"]
+    writer.close()
+    assert asyncio.run(_score_all(writer, [records(transactions.iloc[3:6])])) == ["answered"]
+    assert PredictionLog(tmp_path / "log.sqlite").count() == 6
+    writer.close()
+
+
 def test_a_locked_log_fills_the_queue_and_answers_503_never_an_unlogged_answer(tmp_path, transactions):
     path = tmp_path / "log.sqlite"
     writer = PredictionLogWriter(path, capacity=5_000, max_wait=0.3, commit_timeout=0.6)
