@@ -1,7 +1,7 @@
 """Prediction-log benchmark (issue 15): what commit-before-answer costs, and what it promises.
 
-    .venv/bin/python benchmarks/prediction_log.py [--seconds 3] [--rounds 3] [--crash-runs 3]
-                                                   [--overload-seconds 30] [--out benchmarks/results/prediction_log.json]
+    .venv/bin/python benchmarks/prediction_log.py [--seconds 3] [--rounds 3] [--batch-in-flight 4]
+        [--crash-runs 3] [--overload-seconds 30] [--out benchmarks/results/prediction_log.json]
 
 Three measurements, all on 127.0.0.1 against real REST servers of the registry's champion (trained
 and registered first if there is none):
@@ -34,7 +34,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,23 @@ TARGETS = {"single_vs_off": 0.85, "batch_vs_off": 0.85, "answered_but_unlogged":
 CONFIGS = ("off", "normal", "full")
 
 
-def bodies(templates: list[dict], prefix: str, count: int, rows: int = 1) -> list[bytes]:
-    """``count`` request bodies of ``rows`` transactions each, every transaction id new."""
+CYCLE = timedelta(days=31)  # the templates span 30 days; each pass over them is a month later
+
+
+def bodies(templates: list[dict], prefix: str, count: int, rows: int = 1, first_cycle: int = 0) -> list[bytes]:
+    """``count`` request bodies of ``rows`` transactions each, every transaction id new and every
+    timestamp later than the one before: a server's traffic arrives in time order, and the log keeps
+    its rows in time order (traffic that went back a month at every pass would cost the log inserts
+    in the middle of its table, which no production server sees)."""
+    stamps = [datetime.fromisoformat(template["timestamp"]) for template in templates]
     out = []
     for i in range(count):
-        batch = [{**templates[(i * rows + j) % len(templates)], "transaction_id": f"{prefix}-{i * rows + j}"}
-                 for j in range(rows)]
+        batch = []
+        for j in range(rows):
+            n = i * rows + j
+            cycle, k = divmod(n, len(templates))
+            stamp = stamps[k] + (first_cycle + cycle) * CYCLE
+            batch.append({**templates[k], "transaction_id": f"{prefix}-{n}", "timestamp": stamp.isoformat()})
         out.append(json.dumps(batch[0] if rows == 1 else {"transactions": batch}).encode())
     return out
 
@@ -69,9 +80,10 @@ def throughput(settings: Any, templates: list[dict], folder: Path, seconds: floa
             order = CONFIGS[round_ % 3:] + CONFIGS[:round_ % 3]  # no configuration always goes first
             for name in order:
                 server = servers[name]
-                for kind, path, rows, concurrency, count in (("single", "/predict", 1, 32, 80_000),
-                                                             ("batch", "/predict/batch", 1_000, batch_in_flight, 500)):
-                    payload = bodies(templates, f"{name}-{kind}-{round_}", count, rows)
+                for kind, path, rows, concurrency, count, first in (
+                        ("single", "/predict", 1, 32, 80_000, 30 * round_),
+                        ("batch", "/predict/batch", 1_000, batch_in_flight, 500, 30 * round_ + 5)):
+                    payload = bodies(templates, f"{name}-{kind}-{round_}", count, rows, first)
                     before = server.cpu_seconds()
                     result = run_http_load(f"{server.url}{path}", payload, concurrency=concurrency, seconds=seconds,
                                            warmup_requests=4 if rows > 1 else 50, rows_per_request=rows,
@@ -146,8 +158,7 @@ def _mixed_load(url: str, templates: list[dict], seconds: float) -> dict[str, in
             async def worker(rows: int) -> None:
                 while time.monotonic() < deadline:
                     start = next(counter) * 1_000
-                    batch = [{**templates[(start + j) % len(templates)], "transaction_id": f"over-{start + j}"}
-                             for j in range(rows)]
+                    batch = [_later(templates, start + j, f"over-{start + j}") for j in range(rows)]
                     path, body = ("/predict", batch[0]) if rows == 1 else ("/predict/batch", {"transactions": batch})
                     try:
                         async with session.post(f"{url}{path}", json=body) as response:
@@ -164,6 +175,13 @@ def _mixed_load(url: str, templates: list[dict], seconds: float) -> dict[str, in
     thread.start()
     thread.join()
     return statuses
+
+
+def _later(templates: list[dict], n: int, transaction_id: str) -> dict:
+    """The ``n``-th transaction of a time-ordered stream that cycles through ``templates`` a month later each pass."""
+    cycle, k = divmod(n, len(templates))
+    stamp = datetime.fromisoformat(templates[k]["timestamp"]) + (100 + cycle) * CYCLE
+    return {**templates[k], "transaction_id": transaction_id, "timestamp": stamp.isoformat()}
 
 
 def _hold_the_lock_half_the_time(path: Path, stop: threading.Event) -> None:
@@ -212,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.sqlite*"):
         old.unlink()
-    templates = request_bodies(generate_transactions(20_000, 11, start="2026-02-01", days=30))
+    templates = request_bodies(generate_transactions(20_000, 11, start="2026-02-01", days=30)
+                               .sort_values("timestamp", kind="stable"))
     load_before = [round(x, 2) for x in os.getloadavg()]
     result: dict[str, Any] = {
         "benchmark": "prediction_log", "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -232,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     result["overload"] = overload(settings, templates, folder, args.overload_seconds)
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     median = result["throughput"]["median"]
-    figures = {f"{kind}_vs_off": round(median["normal"][kind]["rows_per_second"] / median["off"][kind]["rows_per_second"],
-                                       3) for kind in ("single", "batch")}
-    figures.update({f"{kind}_full_vs_off": round(median["full"][kind]["rows_per_second"]
-                                                 / median["off"][kind]["rows_per_second"], 3)
-                    for kind in ("single", "batch")})
+    def ratio(config: str, kind: str) -> float:
+        return round(median[config][kind]["rows_per_second"] / median["off"][kind]["rows_per_second"], 3)
+
+    figures: dict[str, Any] = {f"{kind}_vs_off": ratio("normal", kind) for kind in ("single", "batch")}
+    figures.update({f"{kind}_full_vs_off": ratio("full", kind) for kind in ("single", "batch")})
     figures.update({f"{kind}_log_cpu_us_per_row": round(median["normal"][kind]["server_cpu_us_per_row"]
                                                        - median["off"][kind]["server_cpu_us_per_row"], 2)
                     for kind in ("single", "batch")})

@@ -40,12 +40,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
-import inspect
 import sqlite3
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +51,7 @@ from typing import Any, TypeVar
 
 from lifecycle.errors import LifecycleError
 from lifecycle.serving import _log_store as store
+from lifecycle.serving._backpressure import Room
 from lifecycle.serving.prediction_log import PredictionLog
 
 SYNC_ENV = "LIFECYCLE_PREDICTION_LOG_SYNC"
@@ -136,9 +135,7 @@ class PredictionLogWriter:
         self.capacity, self.max_wait, self.commit_timeout = capacity, max_wait, commit_timeout
         self.written = self.commits = self.failed = self.refused = 0
         self._encode = store.RowEncoder(self.log.feature_columns)
-        self._room = threading.Lock()  # guards _held and _waiting (the loop admits, the writer thread releases)
-        self._held = 0  # rows admitted and not yet committed (or failed)
-        self._waiting: deque[tuple[int, asyncio.Future, asyncio.AbstractEventLoop]] = deque()
+        self._room = Room(capacity, max_wait)  # rows admitted and not yet committed (or failed)
         self._open: _Group | None = None  # the current turn's group, not handed over yet
         self._queue: list[_Group] = []
         self._wakeup = threading.Condition()
@@ -168,21 +165,20 @@ class PredictionLogWriter:
             PredictionLogUnavailable: no room within ``max_wait``, or the rows were not committed
                 (the reason says why); answer 503 with ``Retry-After``.
         """
-        with self._room:
-            admitted = self._take_room(rows)
-        if not admitted:
+        if not self._room.take(rows):
             await self._wait_for_room(rows)
         queued: list[tuple[_Group, int]] = []
         token = _QUEUED.set(queued)
         try:
             result = produce()
-            if inspect.isawaitable(result):
+            if asyncio.iscoroutine(result):
                 result = await result
         finally:
             _QUEUED.reset(token)
-            unused = rows - sum(count for _, count in queued)
-            if unused:
-                self._release(unused)
+            for _, count in queued:
+                rows -= count
+            if rows:  # admitted, never handed to the sink (or the scoring failed)
+                self._room.release(rows)
         for group, _ in queued:
             outcome = await group.future
             if outcome is _TIMED_OUT:
@@ -192,52 +188,13 @@ class PredictionLogWriter:
                 raise PredictionLogUnavailable(f"the prediction could not be logged: {outcome}")
         return result
 
-    def _take_room(self, rows: int) -> bool:
-        """Admit ``rows`` if they fit (alone, a request always fits); the caller holds ``_room``."""
-        if self._waiting or (self._held + rows > self.capacity and self._held > 0):
-            return False
-        self._held += rows
-        return True
-
     async def _wait_for_room(self, rows: int) -> None:
-        loop = asyncio.get_running_loop()
-        entry = (rows, loop.create_future(), loop)
-        with self._room:
-            self._waiting.append(entry)
         try:
-            async with asyncio.timeout(self.max_wait):
-                await entry[1]
+            await self._room.wait(rows)
         except TimeoutError:
-            with self._room:
-                if entry in self._waiting:
-                    self._waiting.remove(entry)
             self.refused += 1
-            raise PredictionLogUnavailable(f"the prediction log is behind ({self._held:,} rows waiting to be written"
-                                           f"{'; it ' + self._trouble if self._trouble else ''})") from None
-
-    def _release(self, rows: int) -> None:
-        """Give back room (from any thread); requests waiting for it are admitted in order, on their loop."""
-        with self._room:
-            self._held -= rows
-            loops = {loop for _, _, loop in self._waiting}
-        for loop in loops:
-            try:
-                loop.call_soon_threadsafe(self._admit_waiting)
-            except RuntimeError:  # that loop has closed: its requests are gone
-                pass
-
-    def _admit_waiting(self) -> None:
-        with self._room:
-            while self._waiting:
-                wanted, future, _ = self._waiting[0]
-                if future.done():  # a request that gave up already
-                    self._waiting.popleft()
-                    continue
-                if self._held + wanted > self.capacity and self._held > 0:
-                    return
-                self._waiting.popleft()
-                self._held += wanted
-                future.set_result(None)
+            raise PredictionLogUnavailable(f"the prediction log is behind ({self._room.held:,} rows waiting to be "
+                                           f"written{'; it ' + self._trouble if self._trouble else ''})") from None
 
     def __call__(self, records: list[Any]) -> None:
         """The sink: add the records' rows to this turn's group (on an event loop), or write them now.
@@ -257,8 +214,7 @@ class PredictionLogWriter:
         group.rows.extend(rows)
         queued = _QUEUED.get()
         if queued is None:  # not admitted by write_through: counted, so the bound still holds
-            with self._room:
-                self._held += len(rows)
+            self._room.add(len(rows))
         else:
             queued.append((group, len(rows)))
         return None
@@ -368,7 +324,7 @@ class PredictionLogWriter:
             except RuntimeError:  # that loop has closed: no one is waiting any more
                 pass
         if held:
-            self._release(held)
+            self._room.release(held)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the writer thread (idempotent).

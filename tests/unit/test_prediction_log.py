@@ -1,8 +1,8 @@
 """The prediction log (lifecycle.serving.prediction_log and log_writer): idempotent appends, late labels
 joined into labelled windows, a log that cannot be written refused with the fix, group commit before
 the answer, backpressure to 503 when the log is locked or full, and (slow) real servers: SIGKILL under
-concurrent load with every 200 in the log (one worker and two), a locked log answering 503 and saying
-why, a server refusing an unwritable log, 10,000 requests logged exactly once across a restart."""
+concurrent load with every 200 in the log (one worker and two), 3,000 concurrent requests logged exactly
+once, a locked log answering 503 and saying why, a server refusing an unwritable log."""
 
 from __future__ import annotations
 
@@ -217,32 +217,59 @@ def test_sigkill_under_concurrent_load_leaves_every_answer_in_the_log(tmp_path, 
     assert PredictionLog(tmp_path / "predictions.sqlite").count() >= result.answered
 
 
+@pytest.fixture(scope="module")
+def logging_server(champion_settings, tmp_path_factory):
+    """One real REST server with a prediction log, shared by the tests that do not kill it."""
+    from lifecycle.serving.process import start_server
+
+    path = tmp_path_factory.mktemp("served") / "predictions.sqlite"
+    with start_server("rest", settings=champion_settings, prediction_log=path) as server:
+        yield server, path
+
+
 @pytest.mark.slow
-def test_a_locked_log_gets_503_with_retry_after_and_ready_says_why(tmp_path, champion_settings):
+def test_real_server_logs_every_one_of_3000_concurrent_requests_once(logging_server):
+    from lifecycle.serving.loadgen import run_http_load
+    from lifecycle.serving.schema import request_bodies
+
+    server, path = logging_server
+    later = generate_transactions(3_000, 4, start="2026-03-01", days=7)
+    bodies = [json.dumps(body).encode() for body in request_bodies(later)]
+    result = run_http_load(f"{server.url}/predict", bodies, concurrency=32, seconds=120, max_requests=3_000,
+                           warmup_requests=0)
+    assert result.requests == 3_000 and result.errors == 0, result.status_counts
+    log = PredictionLog(path)
+    assert set(later["transaction_id"]) <= log.transaction_ids()  # while the server runs: committed, not queued
+    retries = run_http_load(f"{server.url}/predict", bodies[:300], concurrency=32, seconds=60, max_requests=300,
+                            warmup_requests=0)
+    assert retries.errors == 0 and log.duplicates() == 0
+    window = log.window("2026-03-01", "2026-03-09")
+    assert len(window) == 3_000 and set(window["transaction_id"]) == set(later["transaction_id"])
+
+
+@pytest.mark.slow
+def test_a_locked_log_gets_503_with_retry_after_and_ready_says_why(logging_server):
     import urllib.error
     import urllib.request
 
     from lifecycle.course.durability import send_tracked
-    from lifecycle.serving.process import start_server
     from lifecycle.serving.schema import request_bodies
 
-    path = tmp_path / "predictions.sqlite"
-    PredictionLog(path).close()
-    later = request_bodies(generate_transactions(27_000, 6, start="2026-02-01", days=10))
+    server, path = logging_server
+    later = request_bodies(generate_transactions(27_000, 6, start="2026-04-01", days=10))
     batches = [{"transactions": later[i:i + 1_000]} for i in range(0, 27_000, 1_000)]
-    with start_server("rest", settings=champion_settings, prediction_log=path) as server:
-        blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        blocker.execute("BEGIN IMMEDIATE")  # another process holds the log's write lock
-        # 25,000 rows in flight, more than the writer holds (20,000): some wait for room, the rest for the lock.
-        statuses = send_tracked(f"{server.url}/predict/batch", batches[:25], concurrency=25)
-        try:
-            urllib.request.urlopen(f"{server.url}/ready", timeout=10)
-            ready = (200, {})
-        except urllib.error.HTTPError as err:
-            ready = (err.code, json.loads(err.read()))
-        blocker.execute("COMMIT")
-        after = send_tracked(f"{server.url}/predict/batch", batches[25:], concurrency=2)
-        log_text = server.log_tail(50)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the log's write lock
+    # 25,000 rows in flight, more than the writer holds (20,000): some wait for room, the rest for the lock.
+    statuses = send_tracked(f"{server.url}/predict/batch", batches[:25], concurrency=25)
+    try:
+        urllib.request.urlopen(f"{server.url}/ready", timeout=10)
+        ready = (200, {})
+    except urllib.error.HTTPError as err:
+        ready = (err.code, json.loads(err.read()))
+    blocker.execute("COMMIT")
+    after = send_tracked(f"{server.url}/predict/batch", batches[25:], concurrency=2)
+    log_text = server.log_tail(50)
     assert {status for status, _ in statuses.values()} == {503}, statuses  # nothing answered while locked
     assert {headers.get("Retry-After") for _, headers in statuses.values()} == {"1"}
     assert ready[0] == 503 and ready[1]["status"] == "log-unavailable"
@@ -267,26 +294,3 @@ def test_a_server_with_an_unwritable_log_refuses_to_start_naming_the_path_and_th
         assert "exited with status 2 before it was ready" in str(refused.value)
         assert f"error: {says}" in refused.value.output, refused.value.output
         assert "--prediction-log off" in refused.value.output
-
-
-@pytest.mark.slow
-def test_real_server_logs_every_one_of_5000_concurrent_requests_once(tmp_path, champion_settings):
-    from lifecycle.serving.loadgen import run_http_load
-    from lifecycle.serving.process import start_server
-    from lifecycle.serving.schema import request_bodies
-
-    path = tmp_path / "predictions.sqlite"
-    later = generate_transactions(5_000, 4, start="2026-02-01", days=7)
-    bodies = [json.dumps(body).encode() for body in request_bodies(later)]
-    with start_server("rest", settings=champion_settings, prediction_log=path) as server:
-        result = run_http_load(f"{server.url}/predict", bodies, concurrency=32, seconds=120,
-                               max_requests=5_000, warmup_requests=0)
-        log = PredictionLog(path)
-        assert log.count() == 5_000  # while the server still runs: committed before answered
-    assert result.requests == 5_000 and result.errors == 0, result.status_counts
-    assert log.duplicates() == 0 and set(log.window()["transaction_id"]) == set(later["transaction_id"])
-
-    with start_server("rest", settings=champion_settings, prediction_log=path) as server:  # a restart, and retries
-        again = run_http_load(f"{server.url}/predict", bodies[:500], concurrency=32, seconds=60,
-                              max_requests=500, warmup_requests=0)
-    assert again.errors == 0 and log.count() == 5_000 and log.duplicates() == 0
