@@ -99,7 +99,7 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
     import aiohttp
 
     statuses: dict[str, int] = {}
-    killed = threading.Event()
+    stopping = threading.Event()  # no new request once the kill is on its way: only those in flight are cut off
 
     async def main() -> None:
         counter = iter(range(10**9))
@@ -107,7 +107,7 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             async def worker() -> None:
-                while not killed.is_set():
+                while not stopping.is_set():
                     i = next(counter)
                     tid = f"crash-{i:07d}"
                     body = json.dumps({**templates[i % len(templates)], "transaction_id": tid}).encode()
@@ -121,8 +121,8 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
 
             async def killer() -> None:
                 await asyncio.sleep(seconds)  # the load's duration, not a wait for something to happen
+                stopping.set()
                 await asyncio.to_thread(kill)
-                killed.set()
 
             await asyncio.gather(killer(), *(worker() for _ in range(concurrency)))
 
