@@ -36,6 +36,7 @@ INPUT_COLUMNS = ("transaction_id", "user_id", "timestamp", "amount", "merchant_c
 COLUMNS = ("request_id", "logged_at", "model_name", "model_version", *INPUT_COLUMNS, "features", "score",
            "decision", "source")
 SYNCHRONOUS_LEVELS = ("normal", "full")
+WAL_CHECKPOINT_PAGES = 10_000
 CHUNK_ROWS = 256  # rows per INSERT statement (16 parameters each, far below SQLite's 32,766)
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; worth waiting for
 
@@ -83,6 +84,10 @@ def connect(path: Path, busy_timeout: float, synchronous: str, max_bytes: int | 
         raise ConfigError(f"the prediction log {path} cannot use SQLite's WAL journal (it stayed {mode!r}); put it "
                           f"on a local disk")
     connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    # Checkpoint (copy the WAL into the file) every ~40 MB of WAL rather than SQLite's 4 MB: the pages
+    # every commit touches (the table's right edge) are copied once per checkpoint, not ten times,
+    # which takes about a third off the writer's cost per row here.
+    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     if max_bytes is not None:
         page = connection.execute("PRAGMA page_size").fetchone()[0]
         connection.execute(f"PRAGMA max_page_count={max(1, int(max_bytes) // page)}")

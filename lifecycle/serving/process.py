@@ -127,8 +127,8 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         env: extra environment variables for the server process (they win).
         timeout: seconds to wait for readiness.
         wait: wait for readiness before returning.
-        prediction_log: a REST server appends every prediction to this SQLite file
-            (:class:`lifecycle.serving.prediction_log.PredictionLog`, lesson 07); None: no log.
+        prediction_log: a REST server commits every prediction to this SQLite file before it
+            answers (:mod:`lifecycle.serving.log_writer`, lesson 07); its folder must exist. None: no log.
 
     Returns:
         The :class:`ServerHandle` (also stopped when this Python process exits).
