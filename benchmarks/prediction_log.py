@@ -104,6 +104,14 @@ def throughput(settings: Any, templates: list[dict], folder: Path, seconds: floa
     return {"runs": runs, "median": medians}
 
 
+def paired_ratios(runs: dict[str, dict[str, list[dict]]]) -> dict[str, list[float]]:
+    """Log vs off within each round (the two ran seconds apart): on a shared machine the spread of
+    these says more than a ratio of medians taken from different moments."""
+    return {f"{kind}_vs_off_by_round": [round(log["rows_per_second"] / off["rows_per_second"], 3)
+                                        for log, off in zip(runs["normal"][kind], runs["off"][kind], strict=True)]
+            for kind in ("single", "batch")}
+
+
 def _median(summaries: list[dict]) -> dict[str, float]:
     return {key: round(statistics.median(s[key] for s in summaries), 2)
             for key in ("rps", "rows_per_second", "p50_ms", "p99_ms", "server_cpu_us_per_row")}
@@ -261,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     figures.update({f"{kind}_log_cpu_us_per_row": round(median["normal"][kind]["server_cpu_us_per_row"]
                                                        - median["off"][kind]["server_cpu_us_per_row"], 2)
                     for kind in ("single", "batch")})
+    figures.update(paired_ratios(result["throughput"]["runs"]))
     figures["answered_but_unlogged"] = max(run["answered_but_unlogged"] for run in result["crash"])
     figures["overload_rss_vs_idle"] = result["overload"]["max_rss_vs_idle"]
     result["figures"] = figures
