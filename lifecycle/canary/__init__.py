@@ -48,6 +48,7 @@ _EXPORTS = {
     "simulate_policy": "lifecycle.canary.simulate",
     "simulate_kinds": "lifecycle.canary.simulate",
     "summarise_policy": "lifecycle.canary.simulate",
+    "peeking_false_alarms": "lifecycle.canary.simulate",
     "plot_timeline": "lifecycle.canary.plots",
     "plot_policy": "lifecycle.canary.plots",
     "send_requests": "lifecycle.canary.traffic",

@@ -36,6 +36,8 @@ from lifecycle.canary.stats import (
     LATENCY_LOG_WIDTH,
     SCORE_BIN_WIDTH,
     binomial_upper_bound,
+    mann_whitney_variance,
+    pair_differences,
     precision_drop_pvalue,
     rate_log_likelihood_ratio,
     shift_interval,
@@ -171,31 +173,43 @@ class FlagRateGate(_Gate):
 
 def _shifts(steps: Sequence[StepEvidence], looks: int, field_name: str, minimum: int, alpha: float,
             equal_load_only: bool) -> dict[str, np.ndarray]:
-    """The Hodges–Lehmann shift and interval of ``field_name`` on each rollout's latest step with at
-    least ``minimum`` values per arm (and equal load, if asked); NaN where no step qualifies."""
+    """The Hodges–Lehmann shift of ``field_name`` and its interval, from the pairs within each step
+    (equal-load steps only, if asked), once both arms have ``minimum`` values; NaN before that."""
     rollouts = steps[0].requests.shape[0] if steps else 1
-    chosen = np.full(rollouts, -1)
-    counts = []
+    bins = getattr(steps[0], field_name).shape[2] if steps else 1
+    pairs, variance = np.zeros((rollouts, 2 * bins - 1)), np.zeros(rollouts)
+    canary_n, stable_n, used = np.zeros(rollouts), np.zeros(rollouts), np.zeros(rollouts)
     for index, step in enumerate(steps):
-        n = getattr(step, field_name).sum(axis=2)
-        counts.append(n)
-        usable = (n.min(axis=1) >= minimum) & (step.equal_load or not equal_load_only)
-        chosen = np.where(usable, index, chosen)
-    picked = {key: np.full(rollouts, np.nan) for key in ("shift", "low", "high", "canary_n", "stable_n")}
-    for index in np.unique(chosen[chosen >= 0]):
-        rows = chosen == index
-        hist = getattr(steps[index], field_name)[rows]
-        for key, value in zip(("shift", "low", "high"), shift_interval(hist[:, CANARY_ARM], hist[:, STABLE_ARM],
-                                                                       alpha / looks), strict=True):
-            picked[key][rows] = value
-        picked["canary_n"][rows] = counts[index][rows, CANARY_ARM]
-        picked["stable_n"][rows] = counts[index][rows, STABLE_ARM]
-    return {**picked, "step": chosen.astype(float), "looks": np.full(rollouts, float(looks))}
+        if equal_load_only and not step.equal_load:
+            continue
+        hist = getattr(step, field_name)
+        n = hist.sum(axis=2)
+        rows = (n[:, CANARY_ARM] > 0) & (n[:, STABLE_ARM] > 0)
+        if rows.any():
+            pairs[rows] += pair_differences(hist[rows, CANARY_ARM], hist[rows, STABLE_ARM])
+        variance += mann_whitney_variance(n[:, CANARY_ARM], n[:, STABLE_ARM])
+        canary_n, stable_n = canary_n + n[:, CANARY_ARM], stable_n + n[:, STABLE_ARM]
+        used += rows * 2.0 ** index  # which steps the pairs came from, as bits
+    picked = {key: np.full(rollouts, np.nan) for key in ("shift", "low", "high")}
+    enough = (canary_n >= minimum) & (stable_n >= minimum)
+    if enough.any():
+        for key, value in zip(("shift", "low", "high"), shift_interval(pairs[enough], variance[enough], alpha / looks),
+                              strict=True):
+            picked[key][enough] = value
+    return {**picked, "canary_n": canary_n, "stable_n": stable_n, "steps_used": used,
+            "looks": np.full(rollouts, float(looks))}
+
+
+def _step_names(steps: Sequence[StepEvidence], used: float) -> str:
+    names = [step.name for index, step in enumerate(steps) if int(used) >> index & 1]
+    return (" and ".join(names) + (" steps" if len(names) > 1 else " step")) if names else "no step"
 
 
 @dataclass(frozen=True)
 class ScoreDistributionGate(_Gate):
     """Each user's mean fraud score: has the canary's whole distribution moved by more than ``tolerance``?
+
+    Pairs are formed within each step (the same time's traffic) and pooled over the steps so far.
 
     Two good models rank transactions alike but differ in calibration, so their raw score
     distributions always differ a little (a Kolmogorov–Smirnov test with hundreds of answers rejects
@@ -223,9 +237,9 @@ class ScoreDistributionGate(_Gate):
 
     def describe(self, n: dict[str, float], steps: Sequence[StepEvidence]) -> str:
         if np.isnan(n["low"]):
-            return f"not enough evidence: no step yet with {self.min_users} users on each arm"
-        return (f"on the {steps[int(n['step'])].name} step ({n['canary_n']:,.0f} canary, {n['stable_n']:,.0f} stable "
-                f"users): mean score per user shifted by {n['shift']:+.3f} (interval {n['low']:+.3f} to "
+            return f"not enough evidence: fewer than {self.min_users} users on each arm so far"
+        return (f"on the {_step_names(steps, n['steps_used'])} ({n['canary_n']:,.0f} canary, {n['stable_n']:,.0f} "
+                f"stable users): mean score per user shifted by {n['shift']:+.3f} (interval {n['low']:+.3f} to "
                 f"{n['high']:+.3f} at level {1 - self.alpha / n['looks']:.4f}); tolerance ±{self.tolerance:g}")
 
 
@@ -233,8 +247,8 @@ class ScoreDistributionGate(_Gate):
 class LatencyGate(_Gate):
     """Request latency: is the canary typically more than ``tolerance`` × as slow as stable?
 
-    Compared as a ratio (the shift of log latencies), on the latest step where both arms carried
-    the same load: the shadow step (both answer every request) or a 50% split. At 5% the canary
+    Compared as a ratio (the shift of log latencies), on the steps where both arms carried the same
+    load: the shadow step (both answer every request) and a 50% split. At 5% the canary
     idles while stable queues, and at 100% the opposite: neither is a fair comparison, so before the
     plan's first equal-load step the gate does not judge (and does not block); a plan must have one
     (see :class:`~lifecycle.canary.rollout.CanaryRollout`). A median-type shift is robust to the odd
@@ -267,9 +281,9 @@ class LatencyGate(_Gate):
                     "plan's shadow or 50% step, before any promotion")
         if np.isnan(n["low"]):
             return f"not enough evidence: fewer than {self.min_requests} answers on each arm at equal load so far"
-        return (f"on the {steps[int(n['step'])].name} step ({n['canary_n']:,.0f} canary, {n['stable_n']:,.0f} stable "
-                f"answers): canary latency ×{n['ratio']:.2f} stable's (interval ×{n['low']:.2f} to ×{n['high']:.2f}); "
-                f"tolerance ×{self.tolerance:g}")
+        return (f"on the {_step_names(steps, n['steps_used'])} ({n['canary_n']:,.0f} canary, {n['stable_n']:,.0f} "
+                f"stable answers): canary latency ×{n['ratio']:.2f} stable's (interval ×{n['low']:.2f} to "
+                f"×{n['high']:.2f}); tolerance ×{self.tolerance:g}")
 
 
 @dataclass(frozen=True)

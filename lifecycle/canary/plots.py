@@ -91,7 +91,7 @@ def plot_policy(tables: Mapping[str, pd.DataFrame]) -> Any:
         axis.scatter(bad["median_exposure"].astype(float) + 1, 100 * bad["rolled_back"].astype(float), s=60,
                      marker=markers[number % len(markers)], label=f"{label} (good model rolled back: "
                      f"{table.loc['good', 'rolled_back']:.1%})")
-        for kind, row in bad.iterrows():
+        for _, row in bad.iterrows():
             axis.annotate(row["failure"], (float(row["median_exposure"]) + 1, 100 * float(row["rolled_back"])),
                           fontsize=7, xytext=(5, -3 - 8 * number), textcoords="offset points")
     axis.set(xscale="log", xlabel="median answers users got from the bad model, + 1 (log scale)",

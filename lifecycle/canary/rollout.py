@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from lifecycle.canary.evidence import CANARY_ARM, SHADOW, STABLE_ARM, StepEvidence, summarise_answers
-from lifecycle.canary.gates import VERDICTS, GateResult, combine_verdicts, default_gates
+from lifecycle.canary.gates import VERDICTS, GateResult, LatencyGate, combine_verdicts, default_gates
 from lifecycle.canary.router import CANARY, STABLE, RouterServer
 from lifecycle.errors import ConfigError
 
@@ -100,6 +100,18 @@ class RolloutPlan:
         """The most traffic the whole rollout can need."""
         return len(self.judged_steps) * self.max_requests
 
+    def check_gates(self, gates: Sequence[Any]) -> None:
+        """Refuse gates this plan cannot serve: latency is compared at equal load only (shadow or 50%).
+
+        Raises:
+            ConfigError: a latency gate with no judged shadow or 50% step.
+        """
+        if any(isinstance(gate, LatencyGate) for gate in gates) and not any(
+                step in (SHADOW, 50) for step in self.judged_steps):
+            raise ConfigError(f"the latency gate compares the arms under equal load, at a shadow or a 50% step, and "
+                              f"the plan {list(self.steps)} judges neither; add one, e.g. "
+                              f"{[SHADOW, *self.steps]}, or leave the latency gate out")
+
 
 @dataclass
 class Look:
@@ -142,6 +154,9 @@ class CanaryRollout:
         promote: called once when the last judged step advances, e.g. to move the ``champion`` alias;
             its return value is kept in ``promotion_``.
 
+    Raises:
+        ConfigError: gates the plan cannot serve (see :meth:`RolloutPlan.check_gates`).
+
     Attributes (after :meth:`run`):
         steps_: a :class:`StepResult` per step taken.
         answers_: every client request's answer (see :func:`~lifecycle.canary.traffic.send_requests`)
@@ -156,6 +171,7 @@ class CanaryRollout:
         self.router_server = router_server
         self.plan = plan or RolloutPlan()
         self.gates = list(gates) if gates is not None else default_gates()
+        self.plan.check_gates(self.gates)
         self.promote = promote
 
     def run(self, bodies: Sequence[dict[str, Any]], labels: Mapping[str, int] | None = None) -> CanaryRollout:

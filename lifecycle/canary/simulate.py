@@ -129,8 +129,10 @@ def _sample_arm(rng: np.random.Generator, users: np.ndarray, requests: np.ndarra
     return {"requests": requests, "users": users, "failed_users": rng.binomial(users, per_user_failure),
             "flagged_users": flagged, "labelled_flagged": labelled_true + labelled_false,
             "confirmed_flagged": labelled_true,
-            "score_hist": rng.multinomial(flagged, bins["high"]) + rng.multinomial(users - flagged, bins["low"]),
-            "latency_hist": rng.multinomial(requests, bins[model.latency_ratio]),
+            # Histograms as independent Poisson counts per bin (a multinomial's counts, up to their total):
+            # vectorised over rollouts, where a multinomial draw loops over its bins.
+            "score_hist": rng.poisson(flagged[:, None] * bins["high"] + (users - flagged)[:, None] * bins["low"]),
+            "latency_hist": rng.poisson(requests[:, None] * bins[model.latency_ratio]),
             "_fraud": fraud, "_detected": detected}
 
 
@@ -164,6 +166,7 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     traffic = traffic or Traffic()
     canary, stable = _canary(kind, size, traffic), _canary("good", None, traffic)
     gates, rng = default_gates(alpha), np.random.default_rng(seed)
+    plan.check_gates(gates)
     low, high = _score_bins()
     bins = {"low": low, "high": high, 1.0: _latency_bins(traffic, 1.0),
             canary.latency_ratio: _latency_bins(traffic, canary.latency_ratio)}
@@ -188,17 +191,24 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         canary_requests = np.where(shadow_now, size_now,
                                    np.rint(size_now * canary_users / np.maximum(visits, 1))).astype(np.int64)
         stable_requests = np.where(shadow_now, size_now, size_now - canary_requests)
-        stable_part = _sample_arm(rng, stable_users, stable_requests, stable, traffic, None, None, bins)
-        # The shadow canary sees stable's very visits (rows not in shadow ignore this draw).
-        paired = _sample_arm(rng, stable_users, stable_requests, canary, traffic, stable_part["_detected"],
-                             stable_part["_fraud"], bins)
-        split = _sample_arm(rng, canary_users, canary_requests, canary, traffic, None, None, bins)
+        running, in_shadow = np.flatnonzero(active), np.flatnonzero(shadow_now)
+        in_split = np.flatnonzero(active & ~shadow_now)
+        stable_part = _sample_arm(rng, stable_users[running], stable_requests[running], stable, traffic, None, None,
+                                  bins)
+        at = {row: i for i, row in enumerate(running)}
+        shadow_rows = np.array([at[r] for r in in_shadow], dtype=int)
+        # The shadow canary sees stable's very visits; in a split step it has its own users.
+        paired = _sample_arm(rng, stable_users[in_shadow], stable_requests[in_shadow], canary, traffic,
+                             stable_part["_detected"][shadow_rows], stable_part["_fraud"][shadow_rows], bins)
+        split = _sample_arm(rng, canary_users[in_split], canary_requests[in_split], canary, traffic, None, None, bins)
         for name in _FIELDS:
-            ours = np.where(shadow_now.reshape(-1, *[1] * (paired[name].ndim - 1)), paired[name], split[name])
             for index, step in enumerate(evidence):
-                here = (current == index) & active
-                getattr(step, name)[here, CANARY_ARM] += ours[here]
-                getattr(step, name)[here, STABLE_ARM] += stable_part[name][here]
+                values = getattr(step, name)
+                for rows_here, sample, arm in ((in_shadow, paired, CANARY_ARM), (in_split, split, CANARY_ARM),
+                                               (running, stable_part, STABLE_ARM)):
+                    here = current[rows_here] == index
+                    if here.any():
+                        values[rows_here[here], arm] += sample[name][here]
         sent_in_step += size_now
         canary_answers += canary_requests.astype(np.int64)
         exposure += np.where(shadow_now, 0, canary_requests).astype(np.int64)
@@ -254,3 +264,30 @@ def simulate_kinds(rollouts: int = 200, seed: int = 0, **plan: object) -> pd.Dat
         runs = simulate_policy(kind, rollouts=rollouts, seed=seed + number, **plan)
         rows[kind] = {"failure": KINDS[kind][0], **summarise_policy(runs, plan.get("steps", (SHADOW, 5, 25, 50, 100)))}
     return pd.DataFrame(rows).T
+
+
+def peeking_false_alarms(looks: int = 20, per_look: int = 200, flag_rate: float = 0.01, alpha: float = 0.05,
+                         rollouts: int = 4_000, seed: int = 0) -> dict[str, float]:
+    """How often two *equal* arms are called different when a test is read at every look.
+
+    Each look adds ``per_look`` users to each arm, each flagged with probability ``flag_rate``. A
+    fixed-sample test (two-sided z-test of the two flag rates at ``alpha``) read at every look
+    raises a false alarm far more often than ``alpha``; the kit's flag-rate SPRT
+    (:class:`~lifecycle.canary.gates.FlagRateGate` at the same ``alpha``) does not.
+
+    Returns:
+        ``{"z_test_last_look", "z_test_any_look", "sprt_any_look"}``: shares of ``rollouts``.
+    """
+    from lifecycle.canary.gates import FlagRateGate
+    from lifecycle.canary.stats import rate_log_likelihood_ratio
+
+    rng, gate = np.random.default_rng(seed), FlagRateGate(alpha=alpha)
+    flags = rng.binomial(per_look, flag_rate, size=(2, rollouts, looks)).cumsum(axis=2)
+    users = per_look * np.arange(1, looks + 1)
+    pooled = flags.sum(axis=0) / (2 * users)
+    spread = np.sqrt(np.maximum(pooled * (1 - pooled) * 2 / users, 1e-12))
+    z_alarm = np.abs((flags[0] - flags[1]) / users) / spread > stats.norm.ppf(1 - alpha / 2)
+    sprt = np.maximum(*(rate_log_likelihood_ratio(flags[0], flags[1], users, users, ratio)
+                        for ratio in (gate.high, gate.low)))
+    return {"z_test_last_look": float(z_alarm[:, -1].mean()), "z_test_any_look": float(z_alarm.any(axis=1).mean()),
+            "sprt_any_look": float((sprt >= np.log(2 / alpha)).any(axis=1).mean())}

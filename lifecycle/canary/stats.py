@@ -9,9 +9,9 @@ function takes arrays whose leading axis is the rollout.
   event rates, conditional on the events seen (each event is in the canary's arm or stable's,
   with odds set by the two arms' exposure and the rate ratio).
 * :func:`binomial_upper_bound`: the exact (Clopper–Pearson) upper confidence bound on a rate.
-* :func:`histogram`, :func:`shift_interval`: values on a fixed grid of bins, and the
-  Hodges–Lehmann shift between two samples with its Mann–Whitney confidence interval, computed
-  from the two histograms (the shift is exact up to one bin).
+* :func:`histogram`, :func:`pair_differences`, :func:`shift_interval`: values on a fixed grid of
+  bins, and the Hodges–Lehmann shift between two samples with its Mann–Whitney confidence
+  interval, computed from the two histograms (exact up to one bin), pooled over steps if need be.
 * :func:`precision_drop_pvalue`: a one-sided test that one precision is more than a margin below
   another (Agresti–Caffo adjusted, good at small counts).
 
@@ -83,42 +83,59 @@ def histogram(values: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"histogram kind must be 'score' or 'latency', got {kind!r}")
 
 
-def shift_interval(canary: np.ndarray, stable: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
-    """The Hodges–Lehmann shift of canary over stable, in bins, with its ``1 - alpha`` two-sided interval.
-
-    The shift is the median of all canary − stable differences; its interval comes from the
-    Mann–Whitney statistic's null spread, as in Kayenta (Netflix's canary judge). On binned values a
-    difference of ``d`` bins stands for a true difference within one bin of ``d``, so the interval is
-    widened by a bin on each side.
+def pair_differences(canary: np.ndarray, stable: np.ndarray) -> np.ndarray:
+    """How many (canary, stable) pairs differ by each number of bins, ``-(B-1)`` to ``B-1``.
 
     Args:
         canary, stable: histograms of shape ``(rollouts, bins)`` on the same grid.
-        alpha: the chance that the interval misses the true shift.
 
     Returns:
-        ``(shift, low, high)`` in bins (float arrays, NaN where an arm is empty).
+        Counts of shape ``(rollouts, 2 * bins - 1)`` (a cross-correlation, computed by FFT).
     """
     canary, stable = np.atleast_2d(canary).astype(float), np.atleast_2d(stable).astype(float)
     bins = canary.shape[1]
     size = 1 << int(np.ceil(np.log2(2 * bins)))
-    product = np.fft.rfft(canary, size) * np.conj(np.fft.rfft(stable, size))
-    circular = np.rint(np.fft.irfft(product, size))
-    pairs = np.concatenate([circular[:, size - bins + 1:], circular[:, :bins]], axis=1)  # lags -(B-1)..B-1
-    lags = np.arange(-(bins - 1), bins, dtype=float)
-    n_c, n_s = canary.sum(axis=1), stable.sum(axis=1)
-    total = n_c * n_s
-    spread = stats.norm.ppf(1 - alpha / 2) * np.sqrt(total * (n_c + n_s + 1) / 12.0)
+    circular = np.rint(np.fft.irfft(np.fft.rfft(canary, size) * np.conj(np.fft.rfft(stable, size)), size))
+    return np.concatenate([circular[:, size - bins + 1:], circular[:, :bins]], axis=1)
+
+
+def shift_interval(pairs: np.ndarray, variance: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+    """The Hodges–Lehmann shift in bins, with its ``1 - alpha`` two-sided interval, from pair counts.
+
+    The shift is the median of all canary − stable differences; its interval comes from the
+    Mann–Whitney statistic's null spread, as in Kayenta (Netflix's canary judge). Pairs may be
+    pooled over several steps (each pair within one step, so like with like: van Elteren's
+    stratified test), their variances added. On binned values a difference of ``d`` bins stands for
+    a true difference within one bin of ``d``, so the interval is widened by a bin on each side.
+
+    Args:
+        pairs: :func:`pair_differences` (summed over steps), shape ``(rollouts, 2B - 1)``.
+        variance: the Mann–Whitney statistic's null variance, ``Σ n_c n_s (n_c + n_s + 1) / 12``.
+        alpha: the chance that the interval misses the true shift.
+
+    Returns:
+        ``(shift, low, high)`` in bins (float arrays, NaN where there are no pairs).
+    """
+    pairs = np.atleast_2d(pairs)
+    reach = (pairs.shape[1] - 1) // 2
+    lags = np.arange(-reach, reach + 1, dtype=float)
+    total = pairs.sum(axis=1)
+    spread = stats.norm.ppf(1 - alpha / 2) * np.sqrt(np.asarray(variance, dtype=float))
     rank_low = np.clip(np.floor(total / 2 - spread), 0, None) + 1
     cumulative = np.cumsum(pairs, axis=1)
 
     def lag_at(rank: np.ndarray) -> np.ndarray:
-        position = (cumulative >= rank[:, None]).argmax(axis=1)
-        return lags[position]
+        return lags[(cumulative >= rank[:, None]).argmax(axis=1)]
 
     shift = lag_at(np.maximum(np.ceil(total / 2), 1))
     low, high = lag_at(rank_low) - 1, lag_at(np.maximum(total - rank_low + 1, 1)) + 1
-    empty = total == 0
-    return tuple(np.where(empty, np.nan, value) for value in (shift, low, high))
+    return tuple(np.where(total == 0, np.nan, value) for value in (shift, low, high))
+
+
+def mann_whitney_variance(canary_n: np.ndarray, stable_n: np.ndarray) -> np.ndarray:
+    """The null variance of the Mann–Whitney statistic for samples of these sizes (ties ignored: wider)."""
+    canary_n, stable_n = np.asarray(canary_n, dtype=float), np.asarray(stable_n, dtype=float)
+    return canary_n * stable_n * (canary_n + stable_n + 1) / 12.0
 
 
 def precision_drop_pvalue(canary_confirmed: np.ndarray, canary_flags: np.ndarray, stable_confirmed: np.ndarray,
