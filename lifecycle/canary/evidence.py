@@ -85,7 +85,7 @@ class StepEvidence:
 
 
 def summarise_answers(canary: Iterable[Any], stable: Iterable[Any], weight: int, shadow: bool,
-                      labels: Mapping[str, int] | None = None) -> StepEvidence:
+                      labels: Mapping[str, int] | None = None, timeout_ms: float | None = None) -> StepEvidence:
     """Count one real step's evidence per user from the router's records of each arm.
 
     Args:
@@ -95,6 +95,9 @@ def summarise_answers(canary: Iterable[Any], stable: Iterable[Any], weight: int,
         weight: the step's canary weight in percent.
         shadow: whether the step was a shadow step.
         labels: ``transaction_id → is_fraud`` of the labels that have come back (late feedback).
+        timeout_ms: the canary's timeout at the router. A stable answer slower than that counts as a
+            failure too: the router gives stable longer (it has no fallback), and both arms must be
+            held to the same contract to be compared.
 
     Returns:
         The :class:`StepEvidence` of one rollout.
@@ -107,7 +110,7 @@ def summarise_answers(canary: Iterable[Any], stable: Iterable[Any], weight: int,
         for answer in answers:
             user = users.setdefault(str(answer.user_id), {"failed": False, "scores": [], "flagged": [],
                                                           "labels": []})
-            if answer.status != 200:
+            if answer.status != 200 or (timeout_ms is not None and answer.latency_ms > timeout_ms):
                 user["failed"] = True
                 continue
             latencies.append(answer.latency_ms)

@@ -60,7 +60,8 @@ def plot_timeline(rollouts: Mapping[str, Any]) -> Any:
                 flag_axis.plot(x, [n["flag_rate"][key] for n in numbers], marker="o", label=label)
             flag_axis.axhline(np.log(2 / flags.alpha), color=_COLOURS["rollback"], ls=":", label="rollback boundary")
             flag_axis.axhline(np.log(flags.beta), color=_COLOURS["advance"], ls=":", label="advance boundary")
-            flag_axis.set(ylabel="log likelihood ratio", ylim=(-25, 25))
+            flag_axis.set_yscale("symlog", linthresh=10)  # loud failures reach hundreds: compress beyond ±10
+            flag_axis.set(ylabel="log likelihood ratio")
             flag_axis.legend(loc="lower left", fontsize=8)
         if precision is not None:
             for arm, colour in (("canary", "#e67e22"), ("stable", "#2c3e50")):
@@ -69,34 +70,44 @@ def plot_timeline(rollouts: Mapping[str, Any]) -> Any:
             label_axis.axhline(precision.min_flags, color="grey", ls=":", label="precision judges from here")
             label_axis.legend(loc="upper left", fontsize=8)
         label_axis.set(xlabel="look", ylabel="labelled flagged users", ylim=(0, None))
+        for axis in (flag_axis, label_axis):
+            axis.set_xlim(0.5, x[-1] + 1.5)
+        for axis in (step_axis, flag_axis, label_axis):
+            axis.set_xticks(x)
     fig.tight_layout()
     return fig
 
 
 def plot_policy(tables: Mapping[str, pd.DataFrame]) -> Any:
-    """Detection against exposure, per failure kind, for each simulated policy.
+    """Detection against exposure: one point per failure kind (colour) and policy (shape).
 
     Args:
-        tables: a label (e.g. "with shadow") → :func:`~lifecycle.canary.simulate.simulate_kinds` table.
+        tables: a label (e.g. "shadow first") → :func:`~lifecycle.canary.simulate.simulate_kinds` table.
 
     Returns:
         The matplotlib figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axis = plt.subplots(figsize=(9, 4.5))
-    markers = ["o", "s", "^", "D"]
-    for number, (label, table) in enumerate(tables.items()):
-        bad = table.drop(index="good")
-        axis.scatter(bad["median_exposure"].astype(float) + 1, 100 * bad["rolled_back"].astype(float), s=60,
-                     marker=markers[number % len(markers)], label=f"{label} (good model rolled back: "
-                     f"{table.loc['good', 'rolled_back']:.1%})")
-        for _, row in bad.iterrows():
-            axis.annotate(row["failure"], (float(row["median_exposure"]) + 1, 100 * float(row["rolled_back"])),
-                          fontsize=7, xytext=(5, -3 - 8 * number), textcoords="offset points")
+    fig, axis = plt.subplots(figsize=(11, 4.8))
+    markers, colours = ["o", "s", "^", "D"], plt.get_cmap("tab10").colors
+    kinds = [kind for kind in next(iter(tables.values())).index if kind != "good"]
+    for number, table in enumerate(tables.values()):
+        for position, kind in enumerate(kinds):
+            # Points that coincide (every kind caught with no exposure) are spread a little sideways.
+            x = (float(table.loc[kind, "median_exposure"]) + 1) * 1.12 ** (position - (len(kinds) - 1) / 2)
+            axis.scatter(x, 100 * float(table.loc[kind, "rolled_back"]), s=70, marker=markers[number % len(markers)],
+                         color=colours[position % len(colours)], edgecolor="black", linewidth=0.5)
+    failures = next(iter(tables.values()))["failure"]
+    handles = [Line2D([], [], ls="", marker="o", color=colours[i % len(colours)], label=failures[kind])
+               for i, kind in enumerate(kinds)]
+    handles += [Line2D([], [], ls="", marker=markers[n % len(markers)], color="grey",
+                       label=f"{label} (good model rolled back: {table.loc['good', 'rolled_back']:.1%})")
+                for n, (label, table) in enumerate(tables.items())]
     axis.set(xscale="log", xlabel="median answers users got from the bad model, + 1 (log scale)",
              ylabel="rollouts that rolled it back (%)", ylim=(-5, 108),
              title="What each policy catches, and what it costs in exposure")
-    axis.legend(loc="lower left", fontsize=8)
+    axis.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.tight_layout()
     return fig

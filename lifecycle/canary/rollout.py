@@ -227,7 +227,8 @@ class CanaryRollout:
             self._answers.append(sent_now.assign(step=name, look=len(result.looks) + 1))
             self._position, sent = self._position + size, sent + size
             window.wait_idle()
-            result.evidence = summarise_answers(window.answers[CANARY], window.answers[STABLE], weight, shadow, labels)
+            result.evidence = summarise_answers(window.answers[CANARY], window.answers[STABLE], weight, shadow, labels,
+                                                timeout_ms=1000 * router.canary_timeout)
             look = self._look(len(result.looks) + 1, sent, [s.evidence for s in self.steps_] + [result.evidence])
             result.looks.append(look)
             if look.verdict != "hold" or sent >= self.plan.max_requests:

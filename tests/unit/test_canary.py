@@ -131,6 +131,9 @@ def test_evidence_counts_users_not_requests_and_leaves_out_stables_fallbacks():
     assert step.requests[0].tolist() == [50, 30]  # the fallback is the canary's user: not stable's evidence
     assert (step.labelled_flagged[0, 0], step.confirmed_flagged[0, 0]) == (2, 1)
     assert step.latency_hist[0, 0].sum() == 48 and step.score_hist[0, 0].sum() == 10  # answered calls; users
+    slow_stable = [Answer("t-s", "s1", 200, 2_500.0, 0.01, False, "1"), *answers(5, prefix="s")]
+    timed = summarise_answers(canary, slow_stable, 5, False, timeout_ms=2_000)
+    assert timed.failed_users[0].tolist() == [2, 1]  # held to the canary's timeout, like the canary
 
 
 # --- gates -----------------------------------------------------------------------------------------
