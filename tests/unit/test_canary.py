@@ -488,3 +488,22 @@ def test_a_step_that_keeps_holding_rolls_back_for_not_enough_evidence(deployment
     with pytest.raises(ConfigError, match="ran out of traffic"):
         with serve_router(CanaryRouter(servers["champion"].url, servers["good"].url)) as served:
             CanaryRollout(served, plan).run(bodies[:150])
+
+
+def test_quiz_06_says_what_the_shipped_gates_do():
+    """The quiz's thin-evidence scenario (18 canary users, none flagged; stable about 1 in 100 of 380; no
+    labels) is a hold by the kit's gates, as its key says; and reading a fixed test at every look is wrong
+    far more often than its error rate, as the peeking question's key says."""
+    from lifecycle.course.quiz import load_bank
+
+    questions = {q.id: q for q in load_bank("06_canary_release")}
+    thin = questions["thin-evidence-verdict"]
+    assert [thin.options[i].text.split(":")[0] for i in thin.correct] == ["Hold"]
+    steps = split_step(5, answers(18), answers(380, flag_every=95, prefix="s"))
+    verdicts = [gate(steps, looks=RolloutPlan().max_looks).verdict for gate in default_gates()]
+    codes = [[{"advance": ADVANCE, "hold": HOLD, "rollback": ROLLBACK}[v]] for v in verdicts]
+    assert combine_verdicts(codes, [18], 0)[0] == HOLD and "rollback" not in verdicts
+    assert round(0.99 ** 18, 2) == 0.83 and "about 0.83" in thin.options[thin.correct[0]].explanation
+    peeking = questions["peeking"]
+    assert peeking.options[peeking.correct[0]].text == "Far more often than 5% of rollouts."
+    assert peeking_false_alarms(looks=20, rollouts=1_000, seed=2)["z_test_any_look"] > 0.15
