@@ -16,8 +16,9 @@ Safety, the point of a canary:
   request sees the old or the new split, never half of each, and none waits or is dropped;
 * when the canary fails a request (no connection, a 5xx, a timeout) the router answers it from
   the stable server and counts a canary error: scoring is idempotent, so the retry is safe;
-* when the canary cannot be reached at all (refused connections, or several failures in a row)
-  the router rolls back by itself: weight 0, with the reason in :attr:`CanaryRouter.rollback_reason_`.
+* when the canary cannot be reached at all (refused connections, or several failures in a row that
+  are not timeouts) the router rolls back by itself: weight 0, with the reason in
+  :attr:`CanaryRouter.rollback_reason_`. Slowness is for the gates to judge, against stable.
 
 Taught in notebooks/06_canary_release.ipynb.
 """
@@ -99,7 +100,7 @@ class CanaryRouter:
         weight: the canary's share of users, in percent (0–100).
         canary_timeout: seconds a canary may take before the request goes to stable instead.
         stable_timeout: seconds the stable server may take.
-        max_consecutive_failures: canary failures in a row that roll back by themselves.
+        max_consecutive_failures: canary failures in a row (timeouts aside) that roll back by themselves.
 
     Attributes:
         weight_: the canary's current weight.
@@ -271,14 +272,21 @@ class CanaryRouter:
         return answer, content
 
     def _watch_canary(self, answer: Answer) -> None:
-        """Roll back when the canary is gone: refused connections, or failures in a row."""
+        """Roll back when the canary is gone: refused connections, or failures in a row.
+
+        A timeout is not counted here: on a busy machine both servers slow down, and whether the
+        canary is slower than stable is the error and latency gates' question, asked of both arms
+        alike. A dead or failing server (no connection, a reset, 5xx) is this watch's.
+        """
+        if answer.status == 0 and (answer.error or "").startswith("TimeoutError"):
+            return
         failed = not 0 < answer.status < 500
         self._consecutive_failures = self._consecutive_failures + 1 if failed else 0
         refused = failed and answer.error is not None and answer.error.startswith("ClientConnectorError")
         if (self.weight_ or self.shadow_) and (refused or self._consecutive_failures >= self.max_consecutive_failures):
             why = "refused the connection" if refused else f"failed {self._consecutive_failures} requests in a row"
             # The kind of error, not its text: the text names the canary's address, which changes every run.
-            kind = (answer.error or "").split(":")[0] or f"HTTP {answer.status}"
+            kind = f"HTTP {answer.status}" if answer.status else (answer.error or "").split(":")[0]
             self.rollback(f"the canary {why} ({kind})")
 
     async def _ready(self, _request: Any) -> Any:

@@ -507,3 +507,13 @@ def test_quiz_06_says_what_the_shipped_gates_do():
     peeking = questions["peeking"]
     assert peeking.options[peeking.correct[0]].text == "Far more often than 5% of rollouts."
     assert peeking_false_alarms(looks=20, rollouts=1_000, seed=2)["z_test_any_look"] > 0.15
+
+
+def test_the_router_rolls_back_by_itself_on_failures_in_a_row_but_leaves_timeouts_to_the_gates():
+    router = CanaryRouter("http://127.0.0.1:1", "http://127.0.0.1:2", weight=25)
+    for _ in range(5):
+        router._watch_canary(Answer(None, "u1", 0, 2_000.0, error="TimeoutError"))
+    assert router.weight_ == 25 and router.rollback_reason_ is None
+    for _ in range(3):
+        router._watch_canary(Answer(None, "u1", 503, 5.0, error="overloaded"))
+    assert router.weight_ == 0 and router.rollback_reason_ == "the canary failed 3 requests in a row (HTTP 503)"
