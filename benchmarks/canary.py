@@ -69,6 +69,12 @@ def main() -> None:
     no_shadow_10x = simulate_kinds(args.rollouts, seed=0, steps=(5, 25, 50, 100), max_requests=40_000,
                                    look_every=2_000)
     n = args.rollouts
+    # Lesson 07's case (a retrained model flagging three times as often), and the good challenger over
+    # five times the rollouts, for a tighter interval on the false-rollback rate.
+    thrice = simulate_policy("flags_10x", size=3.0, rollouts=n, seed=0)
+    good_many = simulate_policy("good", rollouts=5 * n, seed=1)
+    thrice_promoted = float((thrice["outcome"] == "promoted").mean())
+    good_many_rolled_back = float((good_many["outcome"] == "rolled back").mean())
 
     def rows(frame):
         return {kind: {"rolled_back": float(r["rolled_back"]), "rolled_back_95": interval(float(r["rolled_back"]), n),
@@ -82,6 +88,7 @@ def main() -> None:
     loud = ["never_flags", "flags_10x", "errors_4x"]
     checks = {
         "false_rollback_at_most_5pct": table.loc["good", "rolled_back"] <= 0.05,
+        "flags_3x_promoted_at_most_5pct": thrice_promoted <= 0.05,
         "never_flags_by_end_of_shadow_at_least_99pct": table.loc["never_flags", "by_end_of_shadow"] >= 0.99,
         "flags_10x_before_25_ends_at_least_99pct": table.loc["flags_10x", "before_25_ends"] >= 0.99,
         "errors_4x_before_25_ends_at_least_99pct": table.loc["errors_4x", "before_25_ends"] >= 0.99,
@@ -93,10 +100,13 @@ def main() -> None:
     result = {
         "rollouts_per_kind": n,
         "policy": {"steps": ["shadow", 5, 25, 50, 100], "min_requests": 400, "look_every": 200,
-                   "max_requests": 4_000, "false_rollback_budget": 0.05},
+                   "max_requests": 4_000, "shadow_max_requests": 8_000, "false_rollback_budget": 0.05},
         "shadow_first": rows(table),
         "no_shadow_same_traffic": rows(no_shadow),
         "no_shadow_10x_traffic": rows(no_shadow_10x),
+        "flags_3x_promoted": thrice_promoted, "flags_3x_promoted_95": interval(thrice_promoted, n),
+        "good_rolled_back_over_5x_rollouts": good_many_rolled_back,
+        "good_rolled_back_over_5x_rollouts_95": interval(good_many_rolled_back, 5 * n),
         "simulate_all_kinds_seconds_best": round(all_kinds_seconds, 3),
         "simulate_all_kinds_cpu_seconds_best": round(all_kinds_cpu, 3),
         "simulate_one_kind_300_rollouts_seconds_best": round(one_kind_seconds, 3),

@@ -131,14 +131,20 @@ class ErrorRateGate(_Gate):
 class FlagRateGate(_Gate):
     """Flagged users: does the canary flag ``high`` × as often as stable, or ``low`` × as often?
 
-    Two SPRTs against "as often as stable", each at ``alpha / 2``. The model's own decisions are there
-    at once, long before any label. Loud failures (flagging everything) are clear within a few dozen
-    answers; a model that never flags is only told apart from a good one once stable has flagged
-    about ten users, which at a flag rate near one user in a hundred takes a thousand or more: a 5%
-    step cannot see it soon, a shadow step over all the traffic can.
+    Two SPRTs against "as often as stable", each at ``alpha / 2``. The sides differ on purpose: good
+    models often flag fewer users than each other (a stricter threshold; the lesson's challengers flag
+    about half to one and a half times as many as the champion), so the low side names only a near-silent
+    model, while flagging several times as many users blocks that many more genuine customers at once:
+    a canary flagging three times as often is held, then rolled back for lack of evidence, and is
+    promoted in very few simulated rollouts (``high`` at 10 would promote about a third of them).
+
+    The model's own decisions are there at once, long before any label. Loud failures (flagging
+    everything) are clear within a few dozen answers; a model that never flags is only told apart from
+    a good one once stable has flagged about ten users, which at a flag rate near one user in a hundred
+    takes a thousand or more: a 5% step cannot see it soon, a shadow step over all the traffic can.
     """
 
-    high: float = 10.0
+    high: float = 5.0
     low: float = 0.1
     alpha: float = 0.01
     beta: float = 0.01

@@ -6,9 +6,9 @@ step may use. :class:`CanaryRollout` does it, step by step:
 1. set the router's weight (in shadow, mirror every request to the canary; users get stable's answer);
 2. send ``min_requests`` transactions, then **look**: every gate reads the evidence of all steps so
    far and says advance, hold or roll back;
-3. on hold, send ``look_every`` more and look again, up to ``max_requests``; a step still holding
-   then rolls back with "not enough evidence to promote" (the safe default: the canary has not
-   earned more traffic);
+3. on hold, send ``look_every`` more and look again, up to ``max_requests`` (``shadow_max_requests``
+   in shadow, which exposes nobody and so may take longer); a step still holding then rolls back
+   with "not enough evidence to promote" (the safe default: the canary has not earned more traffic);
 4. the first rollback sends everyone to stable at once; when the last judged step advances, the
    canary gets 100% and ``promote`` runs.
 
@@ -44,6 +44,8 @@ class RolloutPlan:
             100. Every step but the last is judged; reaching the last promotes.
         min_requests: requests a step sends before its first look.
         max_requests: the most a step sends; a step still holding then rolls back.
+        shadow_max_requests: the most the shadow step sends (default ``2 * max_requests``: shadow
+            exposes no user, so a longer hold costs only time).
         look_every: requests between looks while a step holds (default ``min_requests // 2``).
         min_canary_requests: canary answers a step needs before it may advance (a 5% step of few
             requests must still expose the canary to real traffic).
@@ -57,6 +59,7 @@ class RolloutPlan:
     steps: tuple[Any, ...] = (SHADOW, 5, 25, 50, 100)
     min_requests: int = 400
     max_requests: int = 4_000
+    shadow_max_requests: int | None = None
     look_every: int | None = None
     min_canary_requests: int = 20
     concurrency: int = 16
@@ -75,30 +78,36 @@ class RolloutPlan:
                               f"100, with at least one step before 100; got {raw}; e.g. ('shadow', 5, 25, 50, 100)")
         object.__setattr__(self, "steps", tuple([SHADOW] * shadow + weights))
         object.__setattr__(self, "look_every", self.look_every or max(self.min_requests // 2, 1))
+        object.__setattr__(self, "shadow_max_requests", self.shadow_max_requests or 2 * self.max_requests)
         counts = {"min_requests": self.min_requests, "min_canary_requests": self.min_canary_requests,
                   "concurrency": self.concurrency, "look_every": self.look_every}
-        if min(counts.values()) < 1 or self.max_requests < self.min_requests:
+        if min(counts.values()) < 1 or min(self.max_requests, self.shadow_max_requests) < self.min_requests:
             raise ConfigError(f"rollout plan needs counts of at least 1 and max_requests >= min_requests, got "
-                              f"{counts} and max_requests={self.max_requests}")
+                              f"{counts}, max_requests={self.max_requests} and "
+                              f"shadow_max_requests={self.shadow_max_requests}")
 
     @property
     def judged_steps(self) -> tuple[Any, ...]:
         """The steps whose gates decide (all but the last, which is where promotion puts the canary)."""
         return self.steps[:-1]
 
-    @property
-    def looks_per_step(self) -> int:
-        return 1 + math.ceil((self.max_requests - self.min_requests) / self.look_every)
+    def step_max_requests(self, step: Any) -> int:
+        """The most requests ``step`` (``"shadow"`` or a weight) may send."""
+        return self.shadow_max_requests if step == SHADOW else self.max_requests
+
+    def step_looks(self, step: Any) -> int:
+        """The most looks ``step`` may take."""
+        return 1 + math.ceil((self.step_max_requests(step) - self.min_requests) / self.look_every)
 
     @property
     def max_looks(self) -> int:
         """The most looks a rollout can take: the gates that test at each look share their α over these."""
-        return len(self.judged_steps) * self.looks_per_step
+        return sum(self.step_looks(step) for step in self.judged_steps)
 
     @property
     def most_requests(self) -> int:
         """The most traffic the whole rollout can need."""
-        return len(self.judged_steps) * self.max_requests
+        return sum(self.step_max_requests(step) for step in self.judged_steps)
 
     def check_gates(self, gates: Sequence[Any]) -> None:
         """Refuse gates this plan cannot serve: latency is compared at equal load only (shadow or 50%).
@@ -216,10 +225,10 @@ class CanaryRollout:
         weight = 0 if shadow else int(step)
         name = SHADOW if shadow else f"{weight}%"
         window = router.set_weight(weight, f"step {number}: {name}", shadow=shadow)
-        started, sent = time.monotonic(), 0
+        started, sent, most = time.monotonic(), 0, self.plan.step_max_requests(step)
         result = StepResult(name, weight, shadow, StepEvidence.empty(weight, shadow))
         while True:
-            size = min(self.plan.min_requests if sent == 0 else self.plan.look_every, self.plan.max_requests - sent)
+            size = min(self.plan.min_requests if sent == 0 else self.plan.look_every, most - sent)
             if self._position + size > len(bodies):
                 raise ConfigError(f"the rollout ran out of traffic at the {name} step: it had {len(bodies)} "
                                   f"transactions; give it up to {self.plan.most_requests}")
@@ -231,7 +240,7 @@ class CanaryRollout:
                                                 timeout_ms=1000 * router.canary_timeout)
             look = self._look(len(result.looks) + 1, sent, [s.evidence for s in self.steps_] + [result.evidence])
             result.looks.append(look)
-            if look.verdict != "hold" or sent >= self.plan.max_requests:
+            if look.verdict != "hold" or sent >= most:
                 break
         result.reason = self._reason(look, name, sent)  # a step still holding at its maximum rolls back
         result.verdict = look.verdict

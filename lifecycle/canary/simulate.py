@@ -139,7 +139,7 @@ def _sample_arm(rng: np.random.Generator, users: np.ndarray, requests: np.ndarra
 def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int = 200, seed: int = 0,
                     alpha: float = 0.05, steps: tuple = (SHADOW, 5, 25, 50, 100), min_requests: int = 400,
                     max_requests: int = 4_000, look_every: int | None = None, min_canary_requests: int = 20,
-                    traffic: Traffic | None = None) -> pd.DataFrame:
+                    shadow_max_requests: int | None = None, traffic: Traffic | None = None) -> pd.DataFrame:
     """Run ``rollouts`` seeded rollouts of the kit's policy against a canary of one failure kind.
 
     Args:
@@ -148,7 +148,8 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         rollouts: how many rollouts.
         seed: the random seed (the same arguments give the same table).
         alpha: the rollout's false-rollback budget, shared by the gates (see :func:`default_gates`).
-        steps, min_requests, max_requests, look_every, min_canary_requests: the plan (see :class:`RolloutPlan`).
+        steps, min_requests, max_requests, look_every, min_canary_requests, shadow_max_requests: the plan
+            (see :class:`RolloutPlan`).
         traffic: the simulated traffic (default :class:`Traffic`).
 
     Returns:
@@ -162,7 +163,7 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         ConfigError: an unknown kind or a plan the kit would refuse.
     """
     plan = RolloutPlan(steps=steps, min_requests=min_requests, max_requests=max_requests, look_every=look_every,
-                       min_canary_requests=min_canary_requests)
+                       min_canary_requests=min_canary_requests, shadow_max_requests=shadow_max_requests)
     traffic = traffic or Traffic()
     canary, stable = _canary(kind, size, traffic), _canary("good", None, traffic)
     gates, rng = default_gates(alpha), np.random.default_rng(seed)
@@ -173,6 +174,7 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     judged = plan.judged_steps
     shadow_step = np.array([s == SHADOW for s in judged])
     weights = np.array([0 if s == SHADOW else int(s) for s in judged])
+    step_most = np.array([plan.step_max_requests(s) for s in judged])
     evidence = [StepEvidence.empty(int(weights[i]), bool(shadow_step[i]), rollouts) for i in range(len(judged))]
     current, looks_in_step = np.zeros(rollouts, dtype=int), np.zeros(rollouts, dtype=int)
     decided = np.zeros(rollouts, dtype=bool)
@@ -183,7 +185,7 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     for _ in range(plan.max_looks):
         active = ~decided
         size_now = np.where(looks_in_step == 0, plan.min_requests, plan.look_every)
-        size_now = np.where(active, np.minimum(size_now, plan.max_requests - sent_in_step), 0)
+        size_now = np.where(active, np.minimum(size_now, step_most[current] - sent_in_step), 0)
         visits = np.rint(size_now / traffic.requests_per_visit).astype(np.int64)
         shadow_now = shadow_step[current] & active
         canary_users = np.where(shadow_now, visits, rng.binomial(visits, weights[current] / 100))
@@ -223,7 +225,7 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         verdict[active] = combine_verdicts(codes, step_canary[active], plan.min_canary_requests)
         last_codes[:, active] = np.stack(codes)
         tested_out = active & (verdict == ROLLBACK)
-        exhausted = active & (verdict != ROLLBACK) & (verdict != ADVANCE) & (sent_in_step >= plan.max_requests)
+        exhausted = active & (verdict != ROLLBACK) & (verdict != ADVANCE) & (sent_in_step >= step_most[current])
         advanced = active & (verdict == ADVANCE)
         promoted = advanced & (current == len(judged) - 1)
         outcome = np.where(promoted, 1, outcome)

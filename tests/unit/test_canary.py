@@ -36,6 +36,7 @@ from lifecycle.canary.simulate import KINDS, peeking_false_alarms, simulate_kind
 from lifecycle.errors import ConfigError
 
 USERS = [f"u{i:05d}" for i in range(20_000)]
+LOOKS = RolloutPlan().max_looks
 
 
 # --- the split -------------------------------------------------------------------------------------
@@ -197,29 +198,29 @@ def test_equal_canaries_hold_or_advance_and_are_never_rolled_back_on_constructed
     gates = default_gates()
     for n in (20, 200, 2_000):
         steps = shadow_step(answers(n, flag_every=100, fail_every=500), answers(n, flag_every=100, fail_every=500))
-        assert all(gate(steps, looks=76).verdict in ("hold", "advance") for gate in gates)
+        assert all(gate(steps, looks=LOOKS).verdict in ("hold", "advance") for gate in gates)
 
 
 def test_score_gate_catches_a_shifted_distribution_and_holds_on_few_users():
     gate = ScoreDistributionGate(alpha=0.01)
     assert gate(shadow_step(answers(30), answers(30))).verdict == "hold"  # under 50 users per arm
-    same = gate(shadow_step(answers(500, flag_every=100), answers(500, flag_every=100)), looks=76)
+    same = gate(shadow_step(answers(500, flag_every=100), answers(500, flag_every=100)), looks=LOOKS)
     assert same.verdict == "advance" and abs(same.numbers["shift"]) <= 0.01
-    flipped = gate(shadow_step(answers(100, score=0.98), answers(100, flag_every=100)), looks=76)
+    flipped = gate(shadow_step(answers(100, score=0.98), answers(100, flag_every=100)), looks=LOOKS)
     assert flipped.verdict == "rollback" and flipped.numbers["low"] > gate.tolerance
     assert "on the shadow step (100 canary, 100 stable users)" in flipped.detail
 
 
 def test_latency_gate_compares_equal_loads_only():
     gate = LatencyGate(alpha=0.01)
-    slower = gate(shadow_step(answers(400, slower=1.5), answers(400)), looks=76)
+    slower = gate(shadow_step(answers(400, slower=1.5), answers(400)), looks=LOOKS)
     assert slower.verdict == "rollback" and slower.numbers["low"] > gate.tolerance
-    assert gate(shadow_step(answers(400, slower=1.05), answers(400)), looks=76).verdict == "advance"
-    assert gate(shadow_step(answers(20, slower=1.5), answers(20)), looks=76).verdict == "hold"  # thin
-    unequal = gate(split_step(5, answers(20, slower=3.0), answers(380, prefix="s")), looks=76)
+    assert gate(shadow_step(answers(400, slower=1.05), answers(400)), looks=LOOKS).verdict == "advance"
+    assert gate(shadow_step(answers(20, slower=1.5), answers(20)), looks=LOOKS).verdict == "hold"  # thin
+    unequal = gate(split_step(5, answers(20, slower=3.0), answers(380, prefix="s")), looks=LOOKS)
     assert unequal.verdict == "advance" and "not judged at the 5% step" in unequal.detail
     after_shadow = gate(shadow_step(answers(400), answers(400)) + split_step(5, answers(20, slower=3.0),
-                                                                            answers(380, prefix="s")), looks=76)
+                                                                            answers(380, prefix="s")), looks=LOOKS)
     assert after_shadow.verdict == "advance" and "on the shadow step" in after_shadow.detail  # 5% not pooled
 
 
@@ -263,8 +264,9 @@ def test_rollout_plan_refuses_steps_that_are_not_an_optional_shadow_then_a_climb
 def test_rollout_plan_counts_and_checks():
     plan = RolloutPlan()
     assert plan.steps == ("shadow", 5, 25, 50, 100) and plan.judged_steps == ("shadow", 5, 25, 50)
-    assert plan.look_every == 200 and plan.looks_per_step == 19 and plan.max_looks == 76
-    assert plan.most_requests == 16_000
+    assert plan.look_every == 200 and plan.shadow_max_requests == 8_000
+    assert (plan.step_looks("shadow"), plan.step_looks(5), plan.max_looks) == (39, 19, 39 + 3 * 19)
+    assert plan.most_requests == 8_000 + 3 * 4_000
     assert RolloutPlan(steps=["Shadow", 100]).steps == ("shadow", 100)
     with pytest.raises(ConfigError, match="max_requests >= min_requests"):
         RolloutPlan(min_requests=400, max_requests=100)
@@ -297,6 +299,14 @@ def test_the_simulated_policy_meets_the_issues_figures():
         assert table.loc[kind, "before_25_ends"] >= 0.99, kind
     for kind in ("never_flags", "flags_10x", "errors_4x"):
         assert table.loc[kind, "median_exposure_share"] <= 0.01, kind
+
+
+def test_a_canary_that_flags_three_times_as_often_is_held_or_rolled_back_not_promoted():
+    """Lesson 07's retrained model once flagged 3.0% against stable's 0.9% and was promoted."""
+    runs = simulate_policy("flags_10x", size=3.0, rollouts=200, seed=5)
+    assert (runs["outcome"] == "promoted").mean() <= 0.05
+    steps = shadow_step(answers(1_200, flag_every=33), answers(1_200, flag_every=100))
+    assert FlagRateGate()(steps).verdict == "hold"
 
 
 def test_the_simulator_is_seeded_and_refuses_unknown_kinds():
