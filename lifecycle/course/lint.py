@@ -41,6 +41,8 @@ _NOISE = (
         rf"\[\w+\] {_LEVELS} \|)", re.M)),
     ("MLflow's run link", re.compile(r"🏃 View run|🧪 View experiment")),
     ("a banner", re.compile(r"Star us on GitHub|What's next\?|Creating initial MLflow database tables")),
+    ("MLflow's registry chatter", re.compile(r"Successfully registered model|Created version '\d+' of model|"
+                                             r"Registered model '[^']+' already exists")),
     ("a progress bar", re.compile(r"\d+%\|[█▏▎▍▌▋▊▉ #]*\||Downloading artifacts")),
     ("an absolute path", re.compile(  # also inside a URI (sqlite:////work/…, file:///home/…) and on Windows
         r"(?:(?<![\w.:/])|(?<=:///)|(?<=[a-z]://))/(?:work|tmp|home|root|usr|var|opt|mnt|srv|private|Users|Volumes)/"

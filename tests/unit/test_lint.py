@@ -53,10 +53,13 @@ def test_noise_in_outputs_is_flagged_by_kind():
         code("e", stream("log: /work/main/workspace/logs/serve.log\n")),
         code("f", stream("Downloading artifacts: 100%|██████████| 5/5\n")),
         code("g", stream("UserWarning: X does not have valid feature names\n")),
+        code("h", stream("Successfully registered model 'fraud-detector'.\n"
+                         "Created version '2' of model 'fraud-detector'.\n")),
     )
     rules = {(f.cell, f.rule) for f in output_noise(planted)}
     assert {(0, "a library log line"), (1, "an ANSI escape"), (2, "a banner"), (3, "a port"),
-            (3, "a process id"), (4, "an absolute path"), (5, "a progress bar"), (6, "a library warning")} <= rules
+            (3, "a process id"), (4, "an absolute path"), (5, "a progress bar"), (6, "a library warning"),
+            (7, "MLflow's registry chatter")} <= rules
 
 
 def test_clean_outputs_pass():
