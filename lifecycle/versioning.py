@@ -8,6 +8,11 @@ Every helper runs the real ``git`` or ``dvc`` command, prints it as a shell line
 The sandbox is a git repository of its own (``git init`` inside it, and git is never allowed to
 look above it), so nothing here touches the kit's own history.
 
+An ``s3://`` remote may live in an S3-compatible store rather than AWS: its endpoint
+(``settings.dvc_remote_endpoint``) goes into the sandbox's DVC config, so every clone finds the store;
+credentials stay in the environment (``AWS_ACCESS_KEY_ID``…). Before ``dvc push`` and ``dvc pull`` such
+a remote is checked, so that a store that is down or refuses the keys gives one clear error.
+
 Taught in notebooks/01_data_versioning.ipynb; :func:`ensure_sandbox` gives later lessons
 (notebooks/04_orchestration.ipynb) the sandbox as lesson 01 leaves it.
 """
@@ -28,6 +33,7 @@ from lifecycle._shell import CommandRun, find_command, run_command
 from lifecycle.config import Settings
 from lifecycle.data import generate_transactions, write_transactions
 from lifecycle.errors import ConfigError
+from lifecycle.services.objectstore import check_bucket
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +123,25 @@ def resolve_remote_url(url: str) -> str:
     return url if "://" in url else str(Path(url).expanduser().resolve())
 
 
-def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRepo:
+def remote_endpoint(remote_url: str, endpoint: str | None = None) -> str:
+    """The S3 endpoint for ``remote_url``: ``endpoint``, or for an ``s3://`` remote ``settings.dvc_remote_endpoint``
+    when ``endpoint`` is None; empty for AWS itself and for other remotes.
+
+    Raises:
+        ConfigError: an endpoint given for a remote that is not ``s3://``.
+    """
+    is_s3 = str(remote_url).startswith("s3://")
+    if endpoint is None:
+        from lifecycle.config import load_settings
+
+        endpoint = load_settings().dvc_remote_endpoint if is_s3 else ""
+    if endpoint and not is_s3:
+        raise ConfigError(f"an S3 endpoint ({endpoint}) was given for the remote {remote_url!r}, which is not an "
+                          "s3:// URL; use an s3://bucket/prefix remote, or unset LIFECYCLE_DVC_REMOTE_ENDPOINT")
+    return endpoint.rstrip("/")
+
+
+def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint: str | None = None) -> DataRepo:
     """Start a fresh git + DVC repository at ``path`` whose default DVC remote is ``remote_url``.
 
     A sandbox left by an earlier run is deleted first, so every run starts from the same state;
@@ -127,16 +151,19 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRe
         path: the sandbox folder: missing, empty, or a sandbox made by this function.
         remote_url: a local folder or any URL DVC supports (``s3://…`` needs ``pip install 'dvc[s3]'``).
         echo: print each command as it runs.
+        endpoint: an ``s3://`` remote's endpoint (default: ``settings.dvc_remote_endpoint``), recorded
+            with ``dvc remote modify … endpointurl``.
 
     Returns:
         The :class:`DataRepo`, with one commit holding DVC's configuration.
 
     Raises:
-        ConfigError: ``path`` holds something this module did not create.
+        ConfigError: ``path`` holds something this module did not create; an endpoint for a non-S3 remote.
         CommandError: git or dvc failed.
     """
     path = Path(path).resolve()
     remote_url = resolve_remote_url(remote_url)
+    endpoint = remote_endpoint(remote_url, endpoint)
     _remove_old_sandbox(path)
     path.mkdir(parents=True)
     initialised = run_command([_git(), "init", "-b", "main"], path, "git init -b main",
@@ -149,6 +176,8 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRe
     repo.dvc("init")
     repo.dvc("config", "core.analytics", "false")
     repo.dvc("remote", "add", "--default", REMOTE_NAME, remote_url)
+    if endpoint:
+        repo.dvc("remote", "modify", REMOTE_NAME, "endpointurl", endpoint)
     repo.git("add", ".dvc", ".dvcignore")
     repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
     return repo
@@ -182,9 +211,30 @@ def commit_version(repo: DataRepo, tag: str, message: str, relative: str = DATA_
 
 
 def push_data(repo: DataRepo) -> CommandRun:
-    """``dvc push``: copy the cached data the default remote does not hold yet."""
+    """``dvc push``: copy the cached data the default remote does not hold yet.
+
+    Raises:
+        CommandError: ``dvc push`` failed, or an ``s3://`` remote's store does not answer.
+        ConfigError: an ``s3://`` remote's store refuses the credentials or has no such bucket.
+    """
+    check_remote(repo)
     return repo.dvc("push", hint=f"check that the remote {repo.remote_url} exists and is writable "
                                  "(for s3:// install 'dvc[s3]' and set your AWS credentials)")
+
+
+def remote_config(repo: DataRepo) -> dict[str, str]:
+    """The default remote's section of the sandbox's DVC config (``url``, ``endpointurl``…)."""
+    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
+
+    return dict(ConfigObj(str(repo.path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}))
+
+
+def check_remote(repo: DataRepo) -> None:
+    """For an ``s3://`` remote, check that its bucket answers with this environment's credentials (other
+    remotes: nothing to check); see :func:`lifecycle.services.objectstore.check_bucket`."""
+    remote = remote_config(repo)
+    if remote.get("url", "").startswith("s3://"):
+        check_bucket(remote["url"], remote.get("endpointurl", ""))
 
 
 def version_data(repo: DataRepo, frame: pd.DataFrame, tag: str, message: str) -> str:
@@ -228,7 +278,12 @@ def clear_cache(repo: DataRepo) -> None:
 
 
 def pull_data(repo: DataRepo) -> str:
-    """``dvc pull``: fetch the data the ``.dvc`` pointers name from the remote; returns its md5."""
+    """``dvc pull``: fetch the data the ``.dvc`` pointers name from the remote; returns its md5.
+
+    Raises:
+        CommandError, ConfigError: as :func:`push_data`.
+    """
+    check_remote(repo)
     repo.dvc("pull", hint=f"check that the remote {repo.remote_url} is reachable and holds the data "
                           "(did 'dvc push' run?)")
     return file_md5(repo.data_file)
@@ -266,23 +321,24 @@ def ensure_sandbox(settings: Settings, rows: int = 20_000, seed: int | None = No
     """
     seed = settings.seed if seed is None else seed
     remote_url = resolve_remote_url(remote_url or settings.dvc_remote_url)
+    endpoint = remote_endpoint(remote_url, settings.dvc_remote_endpoint if remote_url.startswith("s3://") else "")
     path = settings.ensure_dirs().workspace / SANDBOX_NAME
     frames = {tag: version_frame(tag, rows, seed) for tag in DATA_VERSIONS}
-    if _sandbox_matches(path, remote_url, frames):
+    if _sandbox_matches(path, remote_url, endpoint, frames):
         return DataRepo(path, remote_url, echo)
-    repo = init_sandbox(path, remote_url, echo)
+    repo = init_sandbox(path, remote_url, echo, endpoint)
     for tag, frame in frames.items():
         version_data(repo, frame, tag, f"Data {tag}: transactions from {DATA_VERSIONS[tag]}")
     return repo
 
 
-def _sandbox_matches(path: Path, remote_url: str, frames: dict[str, pd.DataFrame]) -> bool:
+def _sandbox_matches(path: Path, remote_url: str, endpoint: str, frames: dict[str, pd.DataFrame]) -> bool:
     import yaml
-    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
 
     if not (path / ".git" / MARKER).is_file():
         return False
-    if ConfigObj(str(path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}).get("url") != remote_url:
+    remote = remote_config(DataRepo(path, remote_url, echo=False))
+    if remote.get("url") != remote_url or remote.get("endpointurl", "") != endpoint:
         return False
     if not set(frames) <= set(run_command([_git(), "tag", "--list"], path).stdout.split()):
         return False  # an interrupted run
