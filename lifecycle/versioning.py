@@ -46,6 +46,7 @@ DATA_VERSIONS = {"data-v1": "2026-01-01", "data-v2": "2026-02-01"}
 # Local to the sandbox: a learner's global git settings (signing, identity) must not matter.
 GIT_CONFIG = {"user.name": "ML Lifecycle Lab", "user.email": "lab@lifecycle.invalid",
               "commit.gpgsign": "false", "tag.gpgsign": "false"}
+ENDPOINT_ENV = "LIFECYCLE_DVC_REMOTE_ENDPOINT"  # settings.dvc_remote_endpoint, from the environment
 MARKER = "lifecycle-sandbox"  # written inside .git/ by init_sandbox: only such folders are ever deleted
 
 
@@ -78,12 +79,13 @@ class DataRepo:
         """Run ``git ARGS`` in the sandbox."""
         return self.note(run_command([_git(), *args], self.path, shlex.join(["git", *args]), hint))
 
-    def dvc(self, *args: str, hint: str = "") -> CommandRun:
-        """Run ``dvc ARGS`` in the sandbox with the DVC installed beside this Python."""
+    def dvc(self, *args: str, hint: str = "", shown: str = "") -> CommandRun:
+        """Run ``dvc ARGS`` in the sandbox with the DVC installed beside this Python; ``shown`` is the shell
+        line to print instead of ``dvc ARGS`` (one naming an environment variable rather than its value)."""
         dvc = find_command("dvc")
         argv = [dvc] if dvc else [sys.executable, "-m", "dvc"]
         hint = hint or f"run 'make setup' if dvc is missing, else run the command in {self.path} for details"
-        return self.note(run_command([*argv, *args], self.path, shlex.join(["dvc", *args]), hint))
+        return self.note(run_command([*argv, *args], self.path, shown or shlex.join(["dvc", *args]), hint))
 
     def note(self, done: CommandRun) -> CommandRun:
         """Remember (and print) a command: one that ran, or a Python step shown as its shell equivalent."""
@@ -177,7 +179,10 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint:
     repo.dvc("config", "core.analytics", "false")
     repo.dvc("remote", "add", "--default", REMOTE_NAME, remote_url)
     if endpoint:
-        repo.dvc("remote", "modify", REMOTE_NAME, "endpointurl", endpoint)
+        # Shown as a learner would type it after `source workspace/services.env` (the port changes at every start).
+        from_env = endpoint == os.environ.get(ENDPOINT_ENV, "").rstrip("/")
+        repo.dvc("remote", "modify", REMOTE_NAME, "endpointurl", endpoint,
+                 shown=f"dvc remote modify {REMOTE_NAME} endpointurl ${ENDPOINT_ENV}" if from_env else "")
     repo.git("add", ".dvc", ".dvcignore")
     repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
     return repo

@@ -13,8 +13,6 @@ Taught in notebooks/04_orchestration.ipynb.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -93,9 +91,11 @@ def deploy_training_flow(source: str | Path, params: dict[str, Any], settings: S
     parameters = {"source": str(Path(source).resolve()), "folder": str(settings.workspace / DEPLOYMENT_FOLDER),
                   "params": params, "tracking_uri": settings.mlflow_tracking_uri,
                   "registered_model": settings.registered_model, "ingest_blips": ingest_blips, "refresh_cache": True}
-    with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints a table of the deployments it applied
-        flow.deploy(name=name, work_pool_name=settings.prefect_work_pool, parameters=parameters,
-                    print_next_steps=False, ignore_warnings=True, _sync=True)
+    # `flow.deploy(...)` is `to_deployment(...).apply()` plus a table and a progress bar printed for a terminal
+    # (in a notebook, a widget): the same two calls, quietly.
+    deployment = flow.to_deployment(name=name, work_pool_name=settings.prefect_work_pool, parameters=parameters,
+                                    _sync=True)
+    deployment.apply(work_pool_name=settings.prefect_work_pool, _sync=True)
     return f"{flow.name}/{name}"
 
 

@@ -44,12 +44,14 @@ def split_s3_url(url: str) -> tuple[str, str]:
 def s3_client(endpoint: str = "", access_key_id: str | None = None, secret_access_key: str | None = None) -> Any:
     """A boto3 S3 client for ``endpoint`` (empty: AWS itself), failing fast rather than retrying.
 
-    Credentials default to boto3's own chain (the ``AWS_*`` environment variables, then profiles).
+    Credentials default to boto3's own chain (the ``AWS_*`` environment variables, then profiles), read
+    afresh each time: boto3's default session would keep the first keys it found for the whole process
+    (a kernel), even after ``lifecycle services up`` made new ones.
     """
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=endpoint or None,
+    return boto3.session.Session().client("s3", endpoint_url=endpoint or None,
                         region_name=os.environ.get("AWS_DEFAULT_REGION") or REGION,
                         aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
                         config=Config(connect_timeout=3, read_timeout=15, retries={"max_attempts": 1}))
