@@ -175,3 +175,25 @@ def test_dvc_pushes_to_the_store_and_refuses_wrong_keys_clearly(object_store, tm
     from lifecycle.services import list_objects
 
     assert len(list_objects("s3://lifecycle/unit", endpoint)) == 1
+
+
+def _processes_with(variable: str, value: str) -> list[int]:
+    """Live processes whose environment holds ``variable=value`` (every process the services start does)."""
+    wanted, found = f"{variable}={value}".encode(), []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # ended while we looked, or not ours to read
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_start_that_fails_leaves_nothing_running(tmp_path):
+    env = {**os.environ, "LIFECYCLE_WORKSPACE": str(tmp_path / "workspace")}
+    done = subprocess.run([sys.executable, "-m", "lifecycle.cli", "services", "up", "--timeout", "0.01"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "did not answer within 0 s" in done.stderr, done.stderr
+    assert _processes_with("LIFECYCLE_WORKSPACE", str(tmp_path / "workspace")) == []
+    assert not (tmp_path / "workspace" / ENV_FILE).exists()
