@@ -55,8 +55,9 @@ class Services:
     already_running: bool = False
 
     def save(self) -> None:
+        """Write the state file (private: the environment holds the store's access key)."""
         state = {k: v for k, v in asdict(self).items() if k not in ("folder", "already_running")}
-        _write(self.folder / STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
+        _write(self.folder / STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n", private=True)
 
 
 def services_folder(settings: Settings) -> Path:
@@ -94,9 +95,7 @@ def start_services(settings: Settings | None = None, timeout: float = 180.0) -> 
     try:
         _start_all(services, settings, timeout, clock)
     except BaseException:
-        for name in STOP_ORDER:  # a failed (or interrupted) start leaves nothing running
-            if name in services.groups:
-                stop_group(services.groups[name], STOP_SIGNAL.get(name, signal.SIGTERM))
+        stop_services(settings)  # a failed (or interrupted) start leaves nothing running
         raise
     services.seconds = round(time.monotonic() - clock, 2)
     services.save()
@@ -122,6 +121,7 @@ def _start_all(services: Services, settings: Settings, timeout: float, clock: fl
 
     def start(name: str, argv: list[str], env: dict[str, str]) -> None:
         services.groups[name] = start_group(argv, env, folder / "logs" / f"{name}.log", folder)
+        services.save()  # at once: even if this command is killed, `down` finds what it started
 
     def ready(name: str, check) -> None:
         backends.wait_until(check, DESCRIPTION[name], services.groups[name], folder / "logs" / f"{name}.log", timeout)
