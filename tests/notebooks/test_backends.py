@@ -46,7 +46,7 @@ def backends(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
     env.update(LIFECYCLE_WORKSPACE=str(folder / "workspace"), LIFECYCLE_BUILD=str(folder / "build"))
     up = lifecycle(env, "services", "up", timeout=600)
-    settings = load_settings(workspace=folder / "workspace")
+    settings = load_settings(workspace=folder / "workspace", build=folder / "build")
     try:
         assert up.returncode == 0, f"lifecycle services up failed:\n{up.stdout}\n{up.stderr[-3000:]}"
         yield settings, env
