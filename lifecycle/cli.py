@@ -22,6 +22,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default=None, help="folder for executed notebooks and summary.json (default build/)")
     run.add_argument("--cell-timeout", type=int, default=300, help="seconds any one cell may run (default 300)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    run.add_argument("--backends", choices=("embedded", "services"), default="embedded",
+                     help="embedded (default: local folder, sqlite, Prefect's own server) or services (the "
+                          "backends 'lifecycle services up' started, from workspace/services.env)")
     run.set_defaults(handler="lifecycle.course.runner:main_run")
 
 
@@ -119,8 +122,22 @@ def _add_grade(commands: argparse._SubParsersAction) -> None:
     grade.set_defaults(handler="lifecycle.course.grade:grade_command")
 
 
+def _add_services(commands: argparse._SubParsersAction) -> None:
+    services = commands.add_parser("services", help="start, stop or check the team's backends on this machine "
+                                                    "(S3 store, MLflow server, Prefect server and worker)")
+    actions = services.add_subparsers(dest="services_command", metavar="ACTION")
+    actions.required = True
+    up = actions.add_parser("up", help="start them (they keep running) and write workspace/services.env")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds each backend may take to answer (180)")
+    actions.add_parser("down", help="stop every backend 'up' started")
+    status = actions.add_parser("status", help="which backends answer (exit 1 if any does not)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    services.set_defaults(handler="lifecycle.services.command:services_command")
+
+
 # One function per subcommand, in the order `lifecycle --help` lists them.
-SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor, _add_site, _add_grade]
+SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor, _add_services, _add_site,
+               _add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
