@@ -52,7 +52,8 @@ def raw_columns(transactions: pd.DataFrame) -> pd.DataFrame:
 
     stamp = pd.to_datetime(transactions["timestamp"])
     columns = encode_raw_columns(transactions).drop(columns="timestamp_seconds")
-    return columns.assign(hour=stamp.dt.hour.to_numpy(dtype=float), day_of_week=stamp.dt.dayofweek.to_numpy(dtype=float))
+    return columns.assign(hour=stamp.dt.hour.to_numpy(dtype=float),
+                          day_of_week=stamp.dt.dayofweek.to_numpy(dtype=float))
 
 
 def measure_leakage(train: pd.DataFrame, test: pd.DataFrame, kind: str = "hgb", seed: int = 42,
@@ -137,17 +138,17 @@ def mean_interval(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         raise ConfigError(f"an interval needs at least 2 values (seeds), got {len(values)}; raise spread_seeds")
-    mean, half = values.mean(), stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    mean = values.mean()
     return float(mean), float(mean - half), float(mean + half)
 
 
 def leakage_verdict(spread: pd.DataFrame) -> list[str]:
     """What the seeds' 95% intervals support about the leak and the remedy, one sentence each."""
-    n = len(spread)
+    n, above = len(spread), (spread[list(GAPS)] > 0).sum()
     mean, low, high = mean_interval(spread["offline - served"])
     promise = (f"Over {n} seeds the naive model's offline PR-AUC was {mean:+.3f} above what it delivered when "
-               f"served (95% interval {low:+.3f} to {high:+.3f}; higher on {int((spread['offline - served'] > 0).sum())} "
-               f"of {n} seeds).")
+               f"served (95% interval {low:+.3f} to {high:+.3f}; higher on {above['offline - served']} of {n} seeds).")
     if low > 0:
         promise += " The interval lies above zero: the offline evaluation over-promises, on average."
     elif high < 0:
@@ -158,8 +159,7 @@ def leakage_verdict(spread: pd.DataFrame) -> list[str]:
                     f"number on this data; it supports an inflation of at most {high:.3f}.")
     mean, low, high = mean_interval(spread["point in time - served"])
     remedy = (f"Training on point-in-time features instead: {mean:+.3f} against the naive model as served "
-              f"(95% interval {low:+.3f} to {high:+.3f}; better on {int((spread['point in time - served'] > 0).sum())} "
-              f"of {n} seeds).")
+              f"(95% interval {low:+.3f} to {high:+.3f}; better on {above['point in time - served']} of {n} seeds).")
     if low > 0:
         remedy += " The remedy also scores better: the model learns the features it will be served."
     elif high < 0:
