@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.metrics import average_precision_score
 
 from lifecycle.course.experiments import (
@@ -102,7 +101,8 @@ def test_weighted_pr_auc_is_scikit_learns_average_precision_ties_and_weights_inc
             expected = average_precision_score(labels, scores, sample_weight=weights) if (weights * labels).any() \
                 else np.nan
             np.testing.assert_allclose(value, expected, rtol=1e-12)
-        assert _pr_auc_of_draws(codes, cuts, codes[None, :])[0] == pytest.approx(average_precision_score(labels, scores))
+        full = _pr_auc_of_draws(codes, cuts, codes[None, :])[0]
+        assert full == pytest.approx(average_precision_score(labels, scores))
 
 
 def test_pr_auc_gain_is_paired_seeded_and_names_bad_input():
