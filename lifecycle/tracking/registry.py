@@ -174,10 +174,11 @@ def describe_gain(gain: PrAucGain, min_gain: float = 0.0, alpha: float = PROMOTI
     low, high = gain.interval()
     p_value = gain.p_value(min_gain)
     margin = f"{min_gain:+.3f}" if min_gain else "0"
+    no_gain = int((gain.resampled <= min_gain).sum())
     evidence = (f"challenger PR-AUC {gain.pr_auc_a:.4f} vs champion {gain.pr_auc_b:.4f} on the same "
                 f"{gain.rows:,} holdout rows ({gain.positives} frauds): gain {gain.gain:+.4f}, 95% interval "
-                f"{low:+.4f} to {high:+.4f}; {p_value:.1%} of {len(gain.resampled):,} resamples show a gain of "
-                f"{margin} or less")
+                f"{low:+.4f} to {high:+.4f}; {no_gain:,} of {len(gain.resampled):,} resamples show a gain of "
+                f"{margin} or less (p = {p_value:.3f})")
     if p_value < alpha:
         return f"promote: {evidence}, under the rule's {alpha:.0%} error rate"
     return f"hold: {evidence}, not under the rule's {alpha:.0%}: the evidence is too thin, the champion stays"
