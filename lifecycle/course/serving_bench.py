@@ -5,6 +5,8 @@ Configurations (each bounded in time, all on 127.0.0.1, every server one process
 
 * ``rest_constant`` and ``grpc_constant``: each framework's stack answering a constant
   (:mod:`lifecycle.course.tutorial`): its floor on this machine, through the same load client;
+  ``fastapi_constant``: a constant behind a FastAPI-decorated route (``lifecycle serve constant``),
+  what the lean route of our REST server saves;
 * ``tutorial``: the tutorial's server as written (client-computed features, ``def`` endpoint,
   scikit-learn per request, default thread pools); ``tutorial_one_thread``: the same with
   ``OMP_NUM_THREADS=1`` (what one setting is worth);
@@ -38,8 +40,8 @@ import pandas as pd
 from lifecycle.course.serving_costs import time_batch_decoding, time_stages, wire_bytes
 from lifecycle.serving.schema import request_bodies
 
-CONFIGS = ("rest_constant", "grpc_constant", "tutorial", "tutorial_one_thread", "rest_sklearn", "rest", "grpc",
-           "rest_batch", "grpc_batch", "rest_open_loop", "grpc_open_loop", "rest_10k_at_32")
+CONFIGS = ("rest_constant", "grpc_constant", "fastapi_constant", "tutorial", "tutorial_one_thread", "rest_sklearn",
+           "rest", "grpc", "rest_batch", "grpc_batch", "rest_open_loop", "grpc_open_loop", "rest_10k_at_32")
 QUICK_CONFIGS = ("rest_constant", "grpc_constant", "tutorial", "rest", "grpc", "rest_batch", "grpc_batch",
                  "rest_open_loop", "grpc_open_loop")
 # Measured in the first round only: the tutorial's servers are an order of magnitude apart from ours (no
@@ -94,6 +96,7 @@ def start_benchmark_servers(configs: tuple[str, ...], model_uri: str, settings: 
     _check_configs(configs)
     starts = {"rest_constant": lambda: start_constant_server("rest", settings, wait=False),
               "grpc_constant": lambda: start_constant_server("grpc", settings, wait=False),
+              "fastapi_constant": lambda: start_server("constant", settings=settings, wait=False),
               "tutorial": lambda: start_tutorial_server(model_uri, settings, wait=False),
               "tutorial_one_thread": lambda: start_tutorial_server(model_uri, settings, {"OMP_NUM_THREADS": "1"},
                                                                    wait=False),
