@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -83,8 +84,8 @@ def run_serving_benchmark(configs: tuple[str, ...] = CONFIGS, seconds: float = 3
         return benchmark_servers(servers, served, configs, seconds, concurrency, batch_rows, batch_concurrency,
                                  seed, rounds, stages)
     finally:
-        for handle in servers.values():
-            handle.stop()
+        with ThreadPoolExecutor() as stopping:  # all at once: each stop waits for a graceful shutdown
+            list(stopping.map(lambda handle: handle.stop(), servers.values()))
 
 
 def start_benchmark_servers(configs: tuple[str, ...], model_uri: str, settings: Any = None,
