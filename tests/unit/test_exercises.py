@@ -52,7 +52,7 @@ def run_notebook_code(path: Path) -> dict[str, CheckResult]:
 
 
 def test_public_api():
-    assert exercises.__all__ == ["CaseResult", "CheckResult", "check_choose_run", "check_diagnose",
+    assert exercises.__all__ == ["CaseResult", "CheckResult", "check_choose_run", "check_decide", "check_diagnose",
                                  "check_point_in_time_feature", "check_rollout_gate", "check_should_retrain"]
 
 
