@@ -63,8 +63,10 @@ def register_model_uri(model_uri: str, run_id: str, settings: Settings) -> str:
         if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    # No waiting: MLflow's own registry (sqlite or server) creates a version READY at once; waiting only logs
+    # "Waiting up to 300 seconds for model version to finish creation" on every call to a server.
     version = client.create_model_version(settings.registered_model, model_uri, run_id=run_id, tags=tags,
-                                          model_id=model_id)
+                                          model_id=model_id, await_creation_for=0)
     return str(version.version)
 
 
