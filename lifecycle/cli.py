@@ -37,8 +37,12 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--start", default="2026-01-01", help="first day of the window (YYYY-MM-DD)")
     generate.add_argument("--days", type=int, default=30, help="length of the window in days (default 30)")
     generate.add_argument("--users", type=int, default=2_000, help="size of the customer population (default 2000)")
+    generate.add_argument("--drift-day", type=int, default=0, metavar="DAY",
+                          help="quiet days before the scenario starts (default 0: from the first day)")
+    generate.add_argument("--ramp-days", type=float, default=0,
+                          help="days over which the drift grows to full strength (default 0: sudden)")
     generate.add_argument("--out", required=True, help="CSV file to write")
-    generate.set_defaults(handler="lifecycle.data:generate_command")
+    generate.set_defaults(handler="lifecycle.data.generator:generate_command")
 
 
 def _add_progress(commands: argparse._SubParsersAction) -> None:
