@@ -177,7 +177,8 @@ def test_unlabelled_traffic_is_allowed_when_asked():
 # ---- the package split changed no byte; time in the data ----
 
 # md5 of write_transactions(generate_transactions(3_000, seed=7, scenario=...)) before data.py became a package.
-BYTES_BEFORE_THE_SPLIT = {"baseline": "ca7cc52de038a4bf1a570ea9d6c29ace", "data_drift": "c03144373fd1f4b39a1f5b40ff8c1a3b",
+BYTES_BEFORE_THE_SPLIT = {"baseline": "ca7cc52de038a4bf1a570ea9d6c29ace",
+                          "data_drift": "c03144373fd1f4b39a1f5b40ff8c1a3b",
                           "concept_drift": "3095d1d2bb81ff6be4a850fa0ae03f1b"}
 
 
@@ -198,8 +199,10 @@ def test_a_period_shares_its_quiet_days_across_scenarios_and_repeats(tmp_path):
     cut = pd.Timestamp("2026-02-15")
     quiet = [w[w["timestamp"] < cut].reset_index(drop=True) for w in worlds.values()]
     assert all(q.equals(quiet[0]) for q in quiet) and len(quiet[0]) == 3_000
-    assert not worlds["baseline"][worlds["baseline"]["timestamp"] >= cut]["transaction_id"].isin(quiet[0]["transaction_id"]).any()
-    assert worlds["concept_drift"]["transaction_id"].is_unique and worlds["data_drift"]["timestamp"].is_monotonic_increasing
+    later = worlds["baseline"][worlds["baseline"]["timestamp"] >= cut]
+    assert not later["transaction_id"].isin(quiet[0]["transaction_id"]).any()
+    assert worlds["concept_drift"]["transaction_id"].is_unique
+    assert worlds["data_drift"]["timestamp"].is_monotonic_increasing
     again = generate_period(6_000, 5, "concept_drift", "2026-02-01", days=28, drift_day=14)
     assert md5(write_transactions(again, tmp_path / "a.csv")) == md5(write_transactions(worlds["concept_drift"],
                                                                                         tmp_path / "b.csv"))
@@ -248,7 +251,8 @@ def test_data_drift_strength_and_ramp():
 
 @pytest.fixture(scope="module")
 def arrivals(baseline):
-    blocked = (np.arange(len(baseline)) % 50 == 0) | (baseline["is_fraud"].to_numpy() == 1) & (np.arange(len(baseline)) % 2 == 0)
+    row = np.arange(len(baseline))
+    blocked = (row % 50 == 0) | (baseline["is_fraud"].to_numpy() == 1) & (row % 2 == 0)
     return label_arrivals(baseline, blocked, seed=3)
 
 
