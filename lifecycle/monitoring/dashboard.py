@@ -23,6 +23,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,6 +159,32 @@ class MonitoringDashboard:
                                          extra_metrics=[_evidently.mean_value_metric(c) for c in known],
                                          timestamp=timestamp, tags=tags)
         _evidently.add_snapshot(self.workspace, self.project(project_name), snapshot)
+
+    def add_weeks(self, project_name: str, reference: pd.DataFrame,
+                  weeks: Sequence[tuple[pd.DataFrame, datetime, dict[str, float], Sequence[str]]]) -> int:
+        """:meth:`add_week` for each ``(current, timestamp, check, tags)``; returns how many were stored."""
+        for current, timestamp, check, tags in weeks:
+            self.add_week(project_name, reference, current, timestamp, check, tags)
+        return len(weeks)
+
+    def add_weeks_in_background(self, streams: dict[str, tuple[pd.DataFrame, Sequence[tuple]]]) -> Future:
+        """Store several projects' weeks from one background thread; the caller goes on meanwhile.
+
+        Rendering a snapshot is mostly Python (Evidently's plots), while retraining and a canary mostly
+        wait on compiled code and servers: in a thread the two overlap. Only this thread touches the
+        workspace until the returned future is done; ``future.result()`` gives the snapshots stored (and
+        raises what the thread raised).
+
+        Args:
+            streams: project name → ``(reference, weeks)`` as :meth:`add_weeks` takes them.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard")
+        future = executor.submit(lambda: sum(self.add_weeks(name, reference, weeks)
+                                             for name, (reference, weeks) in streams.items()))
+        executor.shutdown(wait=False)
+        return future
 
     def project_names(self) -> list[str]:
         """Names of the workspace's projects."""

@@ -33,7 +33,7 @@ from lifecycle.monitoring.policy import Policy, WeekDecision, decide
 SCORE_COLUMN = "score"
 WEEK = pd.Timedelta(days=7)
 # Rows of a week the drift tests look at (see weekly_drift), and the sample key of the reference.
-SAMPLE_ROWS = 5_000
+SAMPLE_ROWS = 2_000
 REFERENCE_KEY = 1_000_000
 
 
