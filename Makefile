@@ -16,7 +16,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab clean
+.PHONY: setup run test lint lab monitor-ui clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ test: lint
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
+
+# Evidently's monitoring UI over lesson 07's weekly checks (workspace/monitoring), telemetry off; Ctrl-C stops it.
+monitor-ui: setup
+	$(BIN)/lifecycle monitor ui --port 8085
 
 clean:
 	rm -rf workspace build

@@ -11,7 +11,7 @@ Taught in notebooks/01_data_versioning.ipynb and notebooks/07_monitoring.ipynb.
 from __future__ import annotations
 
 from lifecycle.data.generator import FRAUD_RATE, generate_period, generate_transactions
-from lifecycle.data.labels import LabelDelay, label_arrivals, labels_as_of
+from lifecycle.data.labels import LabelDelay, label_arrivals, labels_as_of, training_labels_as_of
 from lifecycle.data.scenarios import SCENARIOS, drift_strength
 from lifecycle.data.schema import (
     ALLOWED,
@@ -28,5 +28,5 @@ from lifecycle.data.schema import (
 __all__ = [
     "ALLOWED", "CATEGORIES", "CHANNELS", "COLUMNS", "COUNTRIES", "DEVICES", "FRAUD_RATE", "LabelDelay", "SCENARIOS",
     "drift_strength", "generate_period", "generate_transactions", "label_arrivals", "labels_as_of",
-    "read_transactions", "validate_transactions", "write_transactions",
+    "read_transactions", "training_labels_as_of", "validate_transactions", "write_transactions",
 ]

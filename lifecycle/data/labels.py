@@ -109,6 +109,19 @@ def labels_as_of(arrivals: pd.DataFrame, day) -> tuple[np.ndarray, np.ndarray]:
     return reviewed | charged | matured, label.astype(np.int64)
 
 
+def training_labels_as_of(arrivals: pd.DataFrame, day) -> tuple[np.ndarray, np.ndarray]:
+    """The labels a retrain on ``day`` may fit: ``(usable, label)``.
+
+    Reviewed rows (either class) and matured approved rows, as :func:`labels_as_of` gives them. A
+    recent chargeback is left out until its row matures: the recent genuine approvals are not
+    labelled yet, so fitting recent frauds alone would teach the model that recent traffic is fraud.
+    """
+    labelled, label = labels_as_of(arrivals, day)
+    day = np.datetime64(pd.Timestamp(day))
+    usable = (arrivals["reviewed_at"].to_numpy() <= day) | (arrivals["matures_at"].to_numpy() <= day)
+    return usable & labelled, label
+
+
 def _at(when: np.ndarray, days: np.ndarray, applies: np.ndarray) -> np.ndarray:
     moment = when + (days * 86_400).astype("timedelta64[s]")
     return np.where(applies, moment, np.datetime64("NaT"))

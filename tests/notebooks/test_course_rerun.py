@@ -27,7 +27,9 @@ CONTRACT = {
     "06_canary_release": {"good_rollout_promoted", "good_rollout_steps", "bad_rollout_rolled_back_at",
                           "bad_rollout_requests_to_canary", "bad_rollout_total_requests", "dropped_requests"},
     "07_monitoring": {"baseline_action", "data_drift_action", "concept_drift_action", "drifted_features_data_drift",
-                      "precision_before_drift", "precision_after_drift", "precision_after_retrain"},
+                      "precision_before_drift", "precision_after_drift", "precision_after_retrain",
+                      "days_to_detect", "cbpe_abs_error_data_drift", "cbpe_gap_concept_drift", "label_coverage",
+                      "baseline_false_alarm_rate"},
 }
 
 
