@@ -22,7 +22,11 @@ _EXPORTS = {
     **{name: "lifecycle.monitoring.drift" for name in (
         "MONITORED_FEATURES", "CATEGORICAL_FEATURES", "MonitorDecision", "DriftMonitor", "column_drift",
         "drift_statistics", "run_drift_report", "drift_table")},
-    **{name: "lifecycle.monitoring.cbpe" for name in ("CBPE", "NotFittedError", "expected_confusion")},
+    **{name: "lifecycle.monitoring.cbpe" for name in (
+        "CBPE", "NotFittedError", "expected_confusion", "weekly_expected_confusion")},
+    **{name: "lifecycle.monitoring.period" for name in (
+        "Reference", "ScoredPeriod", "score_period", "score_periods", "monitor_period", "resampled_false_alarms",
+        "retraining_rows")},
     **{name: "lifecycle.monitoring.policy" for name in ("ACTIONS", "KINDS", "Policy", "WeekDecision", "decide")},
     **{name: "lifecycle.monitoring.schedule" for name in (
         "week_of", "check_days", "weekly_drift", "weekly_performance", "run_schedule", "first_week",
