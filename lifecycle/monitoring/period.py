@@ -180,8 +180,8 @@ def monitor_period(period: ScoredPeriod, reference: Reference, delay: LabelDelay
 
 
 def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: int = 50,
-                           delay: LabelDelay | None = None, policy: Policy | None = None, seed: int = 0
-                           ) -> pd.DataFrame:
+                           delay: LabelDelay | None = None, policy: Policy | None = None, seed: int = 0,
+                           null: bool = True) -> pd.DataFrame:
     """How often the policy would retrain on quiet periods: ``windows`` resampled copies of a quiet period.
 
     Each copy draws every week's transactions again from that week of ``period`` and the reference's
@@ -192,9 +192,12 @@ def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: 
     drift tests run on the resampled rows only in the weeks where they could change the decision (the
     estimate fell: that retrain also needs input or prediction drift), so a copy costs milliseconds.
 
-    A bootstrap around one quiet period and one reference measures the rate *for these two*: if the
-    reference's precision came out high by chance, quiet weeks look worse than it and the rate is
-    higher. The rate over fresh seeds (new references, new periods) is benchmarks/monitoring.py's.
+    With ``null`` (the default) the flags' outcomes, the reference's and the period's alike, are drawn
+    from their pooled outcomes: the quarters are then quiet *relative to the reference* too, which is
+    what a false alarm is. Without it, each copy keeps its flags' own outcomes and the reference is
+    resampled around its own: that measures the rate *for this reference*, higher when its precision
+    came out high by chance. The rate over fresh seeds (new references, new periods) is
+    benchmarks/monitoring.py's.
 
     Returns:
         One row per copy: ``seed``, ``retrain`` (any retrain decision in the period), ``first_week``,
@@ -205,6 +208,8 @@ def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: 
 
     delay, policy = delay or LabelDelay(), policy or Policy(looks=period.weeks)
     members = [np.flatnonzero(period.week == w) for w in range(period.weeks)]
+    reference_outcomes = reference.labels[reference.scores >= reference.threshold]
+    pooled = np.r_[reference_outcomes, period.transactions["is_fraud"].to_numpy()[period.flagged]]
     stamps = period.transactions["timestamp"].to_numpy().astype("datetime64[s]").astype(np.int64)
     checks = check_days(period.start, period.weeks).to_numpy().astype("datetime64[s]").astype(np.int64)
     truth = period.transactions["is_fraud"].to_numpy()
@@ -214,11 +219,14 @@ def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: 
         drawn = rng.integers(0, len(reference.scores), len(reference.scores))
         cbpe = CBPE(reference.threshold).fit(reference.scores[drawn], reference.labels[drawn])
         counts = {"flags": cbpe.reference_flags_, "true_flags": cbpe.reference_true_flags_}
+        if null:
+            counts["true_flags"] = int(rng.choice(pooled, size=counts["flags"]).sum())
         probabilities = cbpe.probabilities(period.scores)
         pick = np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members if len(m)])
         week, flagged = period.week[pick], period.flagged[pick]
         estimate = weekly_expected_confusion(probabilities[pick], flagged, week, period.weeks)
         flags = pick[flagged]  # blocked rows: labelled only by review
+        outcome = rng.choice(pooled, size=len(flags)) if null else truth[flags]
         reviewed = rng.random(len(flags)) < delay.review_probability
         review_days = delay.review_median_days * np.exp(delay.review_sigma * rng.standard_normal(len(flags)))
         reviewed_at = np.where(reviewed, stamps[flags] + review_days * 86_400, np.inf)
@@ -226,7 +234,7 @@ def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: 
         for w in range(period.weeks):
             window = ((period.week[flags] > w - policy.label_weeks) & (period.week[flags] <= w)
                       & (reviewed_at <= checks[w]))
-            n, k = int(window.sum()), int(truth[flags][window].sum())
+            n, k = int(window.sum()), int(outcome[window].sum())
             labels_fell = n >= policy.min_labelled_flags and labels_test(
                 k, n, counts["true_flags"], counts["flags"], policy.retrain_level)[0]
             estimate_fell = estimate_test(estimate["precision"][w], estimate["precision_se"][w], counts["true_flags"],
