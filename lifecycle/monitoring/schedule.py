@@ -122,19 +122,31 @@ def weekly_performance(scores: Sequence[float], threshold: float, probabilities:
     inside = week >= 0
     expected = weekly_expected_confusion(np.asarray(probabilities)[inside], flagged[inside], week[inside], weeks)
     truth = arrivals["is_fraud"].to_numpy()
+    # When each row first has a label (for the coverage), as sorted numbers: one search per week, not one pass.
+    first = arrivals[["reviewed_at", "chargeback_at", "matures_at"]].min(axis=1).to_numpy()
+    first = np.sort(first[inside])  # NaT (never labelled) sorts last
+    flags = np.flatnonzero(flagged & inside)  # few: the realised precision looks only at them
     rows = []
     for w, day in enumerate(check_days(start, weeks)):
-        labelled, label = labels_as_of(arrivals, day)
-        window = (week > w - label_weeks) & (week <= w) & flagged & labelled
-        so_far = inside & (week <= w)
+        window = flags[(week[flags] > w - label_weeks) & (week[flags] <= w)]
+        labelled, label = labels_as_of(arrivals.iloc[window], day)
+        so_far = int((week[inside] <= w).sum())
         this_week = (week == w) & flagged
         rows.append({"week": w + 1, "check_day": day, "rows": int((week == w).sum()), "flags": int(this_week.sum()),
                      "estimated_precision": expected["precision"][w], "estimated_se": expected["precision_se"][w],
-                     "labelled_flags": int(window.sum()), "true_flags": int(label[window].sum()),
-                     "realised_precision": label[window].mean() if window.any() else np.nan,
-                     "label_coverage": float(labelled[so_far].mean()) if so_far.any() else np.nan,
+                     "labelled_flags": int(labelled.sum()), "true_flags": int(label[labelled].sum()),
+                     "realised_precision": label[labelled].mean() if labelled.any() else np.nan,
+                     "label_coverage": _coverage(first, np.datetime64(day), so_far),
                      "precision": truth[this_week].mean() if this_week.any() else np.nan})
     return pd.DataFrame(rows)
+
+
+def _coverage(first_label: np.ndarray, day: np.datetime64, so_far: int) -> float:
+    """Share of the ``so_far`` rows of the weeks checked by ``day`` labelled by then (a row is labelled from its
+    first label on; a later week's rows cannot be labelled before ``day``, so the sorted search counts only these)."""
+    if not so_far:
+        return float("nan")
+    return float(np.searchsorted(first_label, day, side="right")) / so_far
 
 
 def run_schedule(drift: pd.DataFrame, performance: pd.DataFrame, reference: dict[str, int],
