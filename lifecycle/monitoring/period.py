@@ -221,11 +221,11 @@ def resampled_false_alarms(period: ScoredPeriod, reference: Reference, windows: 
         counts = {"flags": cbpe.reference_flags_, "true_flags": cbpe.reference_true_flags_}
         if null:
             counts["true_flags"] = int(rng.choice(pooled, size=counts["flags"]).sum())
-        probabilities = cbpe.probabilities(period.scores)
         pick = np.concatenate([rng.choice(m, size=len(m), replace=True) for m in members if len(m)])
         week, flagged = period.week[pick], period.flagged[pick]
-        estimate = weekly_expected_confusion(probabilities[pick], flagged, week, period.weeks)
-        flags = pick[flagged]  # blocked rows: labelled only by review
+        flags = pick[flagged]  # blocked rows: labelled only by review; the estimated precision needs only them
+        estimate = weekly_expected_confusion(cbpe.probabilities(period.scores[flags]), np.ones(len(flags), bool),
+                                             period.week[flags], period.weeks)
         outcome = rng.choice(pooled, size=len(flags)) if null else truth[flags]
         reviewed = rng.random(len(flags)) < delay.review_probability
         review_days = delay.review_median_days * np.exp(delay.review_sigma * rng.standard_normal(len(flags)))
