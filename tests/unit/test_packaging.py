@@ -64,3 +64,40 @@ def test_cli_generates_data_and_reports_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "lifecycle.cli", "data", "generate", "--rows", "-3",
                           "--out", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "rows must be a positive integer, got -3" in bad.stderr
+
+
+def _installed_source(package: str, relative: str) -> str:
+    """The text of a file of an installed package, read without importing the package."""
+    from importlib.util import find_spec
+
+    return (Path(find_spec(package).submodule_search_locations[0]) / relative).read_text()
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def test_third_party_internals_are_those_of_the_versions_they_were_checked_against():
+    """Each module that uses a library's internals names the version it read them in; a different
+    installed minor version, or an internal that moved, fails here (read them again, then bump it)."""
+    from importlib.metadata import version
+
+    from lifecycle.pipeline import _dvc, _prefect
+
+    checked = {"prefect": _prefect.CHECKED_WITH, "dvc": _dvc.CHECKED_WITH}
+    assert checked == {"prefect": "3.9.1", "dvc": "3.67.1"}
+    for package, known in checked.items():
+        assert _minor(version(package)) == _minor(known), (
+            f"{package} {version(package)} is installed; lifecycle.pipeline._{package} was checked against {known}")
+    # Prefect: the variables its own temporary server is started with, read by create_app.
+    server = _installed_source("prefect", "server/api/server.py")
+    for name, value in _prefect.ephemeral_server_environment().items():
+        assert f'"{name}": "{value}"' in server and f'os.getenv("{name}")' in server, name
+    services = _installed_source("prefect", "_internal/concurrency/services.py")
+    assert "def drain_all(" in services and "class APILogWorker" in _installed_source("prefect", "logging/handlers.py")
+    assert "class EventsWorker" in _installed_source("prefect", "events/worker.py")
+    # DVC: the log lines parse_repro_output reads, as DVC's logger formats them.
+    stage_sources = "".join(_installed_source("dvc", f"stage/{name}.py") for name in ("run", "__init__", "cache"))
+    flat = " ".join(stage_sources.split()).replace('" "', "")  # messages split over lines join up
+    for outcome, message in _dvc.MESSAGES.items():
+        assert message in flat, f"DVC no longer logs {message!r} ({outcome})"
