@@ -1,6 +1,6 @@
 """Prefect's internals the pipeline needs, in one place, behind the kit's own small interface.
 
-Checked against Prefect :data:`CHECKED_WITH` (``tests/unit/test_pipeline.py`` fails when the installed
+Checked against Prefect :data:`CHECKED_WITH` (``tests/unit/test_packaging.py`` fails when the installed
 Prefect is another minor version, or when one of these internals has moved: check them again then).
 
 What is still internal, and why:
