@@ -26,7 +26,8 @@ _EXPORTS = {
         "evaluate_model", "register_model")},
     **{name: "lifecycle.pipeline.dvc" for name in (
         "PIPELINE_FILES", "ReproRun", "pipeline_definition", "write_pipeline", "write_params", "set_param",
-        "reset_pipeline", "parse_repro_output", "stage_environment", "reproduce", "commit_pipeline")},
+        "reset_pipeline", "stage_environment", "reproduce", "commit_pipeline")},
+    "parse_repro_output": "lifecycle.pipeline._dvc",
     **{name: "lifecycle.pipeline.flow" for name in (
         "PREFECT_FOLDER", "TRANSIENT_ERRORS", "stage_fingerprint", "run_stage_task", "prefect_flow", "PrefectRun",
         "run_prefect_flow")},
