@@ -1,6 +1,7 @@
 # ML Lifecycle Lab. Two commands on a fresh machine with nothing but python3:
 #   make run    set up .venv if needed, then run the course end to end (lifecycle run)
-#   make test   set up .venv if needed, then lint and test everything
+#   make test   set up .venv if needed, then lint and test everything (what CI runs)
+#   make test-fast   the inner loop: the library's unit tests not marked slow (no servers, no notebooks)
 # `make setup` (re)installs when .venv is missing or older than pyproject.toml.
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab clean
+.PHONY: setup run test test-fast lint lab clean
 
 setup: $(STAMP)
 
@@ -37,6 +38,9 @@ NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebo
 
 test: lint
 	$(BIN)/pytest tests notebooks exercises $(NBVAL)
+
+test-fast: setup
+	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
