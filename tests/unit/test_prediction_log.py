@@ -5,8 +5,10 @@ concurrent requests logging each exactly once, across a restart."""
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -107,6 +109,18 @@ def champion_settings():
     return settings
 
 
+def _wait_until_refused(port: int, timeout: float = 30.0) -> None:
+    """Wait until nothing accepts connections on ``port`` (a server that stopped listening)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        assert time.monotonic() < deadline, f"port {port} still accepts connections after {timeout:.0f} s"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_a_graceful_stop_writes_what_is_still_queued(tmp_path, champion_settings):
     """SIGTERM while the log is busy (another process holds its write lock): the server must write
@@ -124,8 +138,12 @@ def test_a_graceful_stop_writes_what_is_still_queued(tmp_path, champion_settings
         blocker.execute("BEGIN EXCLUSIVE")  # the server's writer now waits for this lock
         result = run_http_load(f"{server.url}/predict", bodies, concurrency=8, seconds=60, max_requests=200,
                                warmup_requests=0)
-        threading.Timer(1.0, blocker.execute, args=("COMMIT",)).start()  # released while the server stops
-        server.stop()
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        _wait_until_refused(server.port)  # SIGTERM: uvicorn stops accepting, then the app shuts down
+        assert server.running, "the server exited before its shutdown could flush the log"
+        blocker.execute("COMMIT")  # released while the server stops
+        stopping.join()
     assert result.requests == 200 and result.errors == 0
     assert PredictionLog(path).count() == 200
 
