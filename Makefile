@@ -36,11 +36,12 @@ lint: setup
 # nbval executes every notebook; only cells tagged nbval-check-output are compared.
 NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
+# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="--durations=20"
 test: lint
-	$(BIN)/pytest tests notebooks exercises $(NBVAL)
+	$(BIN)/pytest tests notebooks exercises $(NBVAL) $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval
+	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval $(PYTEST_ARGS)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
