@@ -251,3 +251,21 @@ def test_lessons_take_only_public_names_that_their_packages_export():
                 unexported.add((path.stem, f"{module}.{name}"))
     assert private == KNOWN_PRIVATE, "lessons use private names; make them public or show something else"
     assert not unexported, "lessons use names their package does not export: add them to its _EXPORTS"
+
+
+def _help(main, argv: list[str]) -> str:
+    """What a command prints for ``--help``, from its arguments on (the usage line names the program)."""
+    import contextlib
+    import io
+
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:
+        main(argv)
+    return out.getvalue().split("positional arguments:", 1)[1]
+
+
+def test_lifecycle_serve_and_python_m_lifecycle_serving_share_one_parser():
+    from lifecycle.cli import main as lifecycle_main
+    from lifecycle.serving.command import main as serving_main
+
+    assert _help(lifecycle_main, ["serve", "--help"]) == _help(serving_main, ["--help"])
+    assert "--prediction-log PATH" in _help(serving_main, ["--help"])
