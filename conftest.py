@@ -1,7 +1,8 @@
 """pytest hooks for the whole kit (tests/ and the notebooks nbval executes).
 
-* nbval's kernels get a scratch workspace and build folder, so ``make test`` never changes the
-  learner's ``workspace/``;
+* nbval's kernels get a scratch workspace and build folder of their own, so ``make test`` never changes
+  the learner's ``workspace/``, and the lessons run there from nothing, as ``lifecycle run`` does (the
+  session-scoped fixtures of tests/ use another scratch workspace);
 * each lesson nbval executes records (``lifecycle.record``) into a file of its own, so the records of
   nbval's run can be compared with those of ``lifecycle run`` (tests/notebooks/test_course_rerun.py);
 * tests marked ``after_notebooks`` run last, once nbval has executed the notebooks.
@@ -23,12 +24,18 @@ def pytest_configure(config):
 
     config.addinivalue_line("markers", "after_notebooks: runs after nbval has executed the notebooks "
                                        "(it reads what their run recorded)")
+    config.nbval_folders = {}  # what nbval's kernels get (set as the first notebook starts); none: the caller's
     if "LIFECYCLE_WORKSPACE" not in os.environ:
-        scratch = tempfile.mkdtemp(prefix="lifecycle-test-")
+        scratch = Path(tempfile.mkdtemp(prefix="lifecycle-test-"))
         config.lifecycle_scratch = scratch
-        os.environ["LIFECYCLE_WORKSPACE"] = os.path.join(scratch, "workspace")
-        os.environ["LIFECYCLE_BUILD"] = os.path.join(scratch, "build")
-    config.nbval_records = Path(os.environ["LIFECYCLE_BUILD"]) / "nbval-records"
+        os.environ["LIFECYCLE_WORKSPACE"] = str(scratch / "workspace")
+        os.environ["LIFECYCLE_BUILD"] = str(scratch / "build")
+        # A clean workspace for the lessons, as `lifecycle run` has; the session fixtures of tests/ write
+        # into the other one before nbval starts.
+        config.nbval_folders = {"LIFECYCLE_WORKSPACE": str(scratch / "nbval" / "workspace"),
+                                "LIFECYCLE_BUILD": str(scratch / "nbval" / "build")}
+    build = config.nbval_folders.get("LIFECYCLE_BUILD", os.environ["LIFECYCLE_BUILD"])
+    config.nbval_records = Path(build) / "nbval-records"
     config.nbval_lessons = []  # the lessons nbval collected in this session, in order
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -55,6 +62,7 @@ def pytest_runtest_setup(item):
     ``<build>/nbval-records/<folder>/<notebook>.json``."""
     path = _notebook_of(item)
     if path is not None:
+        os.environ.update(item.config.nbval_folders)
         record_file = item.config.nbval_records / path.parent.name / f"{path.stem}.json"
         record_file.parent.mkdir(parents=True, exist_ok=True)
         os.environ[RECORD_ENV] = str(record_file)
