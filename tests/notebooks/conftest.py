@@ -52,8 +52,9 @@ def run_smoke_course(folder: Path) -> CourseRun:
     return _result(folder, done.returncode, done.stderr)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
-    """Start the smoke course in the background if a collected test uses it."""
+    """Start the smoke course in the background if a test that will run uses it."""
     if config.option.collectonly or not any("smoke_course" in getattr(item, "fixturenames", ()) for item in items):
         return
     from lifecycle._proc import launch
