@@ -40,6 +40,9 @@ def pytest_configure(config):
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # The environment before any test ran. Tests leave variables behind (mlflow.set_tracking_uri sets
+    # MLFLOW_TRACKING_URI, Prefect's configuration PREFECT_HOME); the lessons must not inherit them.
+    config.clean_environ = dict(os.environ)
 
 
 def _notebook_of(item) -> Path | None:
@@ -58,11 +61,13 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    """nbval starts a notebook's kernel as its first cell is set up: point that kernel's ``record()`` at
+    """nbval starts a notebook's kernel as its first cell is set up: give that kernel the environment of
+    before the tests, with the lessons' own workspace, and point its ``record()`` at
     ``<build>/nbval-records/<folder>/<notebook>.json``."""
     path = _notebook_of(item)
     if path is not None:
-        os.environ.update(item.config.nbval_folders)
+        os.environ.clear()
+        os.environ.update({**item.config.clean_environ, **item.config.nbval_folders})
         record_file = item.config.nbval_records / path.parent.name / f"{path.stem}.json"
         record_file.parent.mkdir(parents=True, exist_ok=True)
         os.environ[RECORD_ENV] = str(record_file)

@@ -34,8 +34,10 @@ class CourseRun:
         return sorted((self.build / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def _command(folder: Path) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "LIFECYCLE_WORKSPACE": str(folder / "workspace"), "LIFECYCLE_BUILD": str(folder / "build")}
+def _command(folder: Path, environ: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """``lifecycle run`` in ``folder``, in ``environ`` (default: this one) with its own workspace and build."""
+    env = {**(environ or os.environ), "LIFECYCLE_WORKSPACE": str(folder / "workspace"),
+           "LIFECYCLE_BUILD": str(folder / "build")}
     env.pop("LIFECYCLE_RECORD_FILE", None)  # the runner gives each lesson its own
     return [sys.executable, "-m", "lifecycle.cli", "run", "--profile", "smoke", "--no-progress"], env
 
@@ -45,9 +47,10 @@ def _result(folder: Path, returncode: int | None, output: str) -> CourseRun:
     return CourseRun(folder / "build", json.loads((folder / "build" / "summary.json").read_text()))
 
 
-def run_smoke_course(folder: Path) -> CourseRun:
-    """Run the smoke course from a clean workspace under ``folder``, as ``make run`` does."""
-    command, env = _command(folder)
+def run_smoke_course(folder: Path, environ: dict[str, str] | None = None) -> CourseRun:
+    """Run the smoke course from a clean workspace under ``folder``, as ``make run`` does, in ``environ``
+    (default: this one; the root conftest keeps the one from before the tests as ``config.clean_environ``)."""
+    command, env = _command(folder, environ)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=COURSE_TIMEOUT)
     return _result(folder, done.returncode, done.stderr)
 
@@ -60,7 +63,7 @@ def pytest_collection_modifyitems(session, config, items):
     from lifecycle._proc import launch
 
     folder = Path(tempfile.mkdtemp(prefix="lifecycle-smoke-course-"))
-    command, env = _command(folder)
+    command, env = _command(folder, getattr(config, "clean_environ", None))
     course = launch(command, "the smoke course", folder / "run.log", env=env, cwd=ROOT, port=None)
     config.smoke_course_started = (folder, course)
     config.add_cleanup(lambda: (course.stop(), shutil.rmtree(folder, ignore_errors=True)))
@@ -71,7 +74,7 @@ def smoke_course(request, tmp_path_factory) -> CourseRun:
     """The smoke course, run once for every test that reads its executed notebooks or its summary."""
     started = getattr(request.config, "smoke_course_started", None)
     if started is None:
-        return run_smoke_course(tmp_path_factory.mktemp("smoke-course"))
+        return run_smoke_course(tmp_path_factory.mktemp("smoke-course"), getattr(request.config, "clean_environ", None))
     folder, course = started
     try:
         course.process.wait(timeout=COURSE_TIMEOUT)
@@ -81,6 +84,7 @@ def smoke_course(request, tmp_path_factory) -> CourseRun:
 
 
 @pytest.fixture(scope="session")
-def smoke_course_runner():
-    """:func:`run_smoke_course` itself, for a test that needs a second, independent run."""
-    return run_smoke_course
+def smoke_course_runner(request):
+    """:func:`run_smoke_course`, for a test that needs a second, independent run (in the environment of
+    before the tests)."""
+    return lambda folder: run_smoke_course(folder, getattr(request.config, "clean_environ", None))
