@@ -367,13 +367,17 @@ def serve_router(router: CanaryRouter, host: str = "127.0.0.1", port: int | None
     """
     import uvicorn
 
-    from lifecycle._proc import check_loopback, free_port
+    from lifecycle._proc import ReservedPort, check_loopback
 
     check_loopback(host)
-    port = port or free_port()
+    # A port of our own, bound before uvicorn starts and handed to it: no other server can take it meanwhile.
+    reserved = ReservedPort(host) if port is None else None
+    port = reserved.port if reserved is not None else port
     config = uvicorn.Config(router, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"canary-router-{port}", daemon=True)
+    sockets = [reserved.socket()] if reserved is not None else None
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name=f"canary-router-{port}",
+                              daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:

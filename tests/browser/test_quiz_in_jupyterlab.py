@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from lifecycle._proc import ReservedPort, http_ready, launch
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = "00_start_here"
@@ -38,12 +35,6 @@ def _chromium() -> str:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def jupyterlab(tmp_path):
     """JupyterLab on a copy of the lesson in a temporary folder; stopped with its kernels."""
@@ -57,46 +48,19 @@ def jupyterlab(tmp_path):
         path = settings / "@jupyterlab" / plugin
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    port = _free_port()
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "LIFECYCLE_LEARNER": "browser-test"}
-    log = (tmp_path / "jupyterlab.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.root_dir={folder}", "--IdentityProvider.token=", "--ServerApp.password=",
+    reserved = ReservedPort()
+    server = launch(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={reserved.port}",
+         "--ip=127.0.0.1", f"--ServerApp.root_dir={folder}", "--IdentityProvider.token=", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", "--LabApp.news_url=None", "--allow-root"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log_text = (tmp_path / 'jupyterlab.log').read_text()[-2000:]
-                    raise RuntimeError(f"JupyterLab did not start: {log_text}") from None
-                time.sleep(0.3)
+        "JupyterLab", tmp_path / "jupyterlab.log", env=env, cwd=folder, reserved=reserved)
+    url = f"http://127.0.0.1:{server.port}"
+    with server:  # stopped with its kernels: JupyterLab shuts them down, and they watch it
+        server.wait_until_ready(http_ready(f"{url}/api/status"), timeout=60, interval=0.3)
         yield f"{url}/lab/tree/{LESSON}.ipynb"
-    finally:
-        _stop_group(server)
-        log.close()
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """Stop a server and everything it started (its kernels), politely then firmly."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _first_question() -> tuple[str, str, str]:
