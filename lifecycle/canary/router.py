@@ -67,6 +67,7 @@ class Answer:
     fallback: bool = False  # a stable answer to a request the canary failed
     error: str | None = None
     mirror: bool = False  # a shadow call: the canary's answer, recorded and not returned
+    retry_after: str | None = None  # an overloaded server's Retry-After, passed on to the client
 
 
 @dataclass
@@ -224,6 +225,8 @@ class CanaryRouter:
                                                f"{answer.error}"}, status_code=502)
             headers = {"x-served-by": served_by, "x-canary-weight": str(weight),
                        "x-model-version": answer.model_version or ""}
+            if answer.retry_after is not None:  # stable is overloaded (a 503 of its prediction log): say when to retry
+                headers["Retry-After"] = answer.retry_after
             return Response(content, status_code=answer.status, headers=headers, media_type="application/json")
         finally:
             window.in_flight -= 1
@@ -249,15 +252,16 @@ class CanaryRouter:
         url = self.canary_url if arm == CANARY else self.stable_url
         timeout = aiohttp.ClientTimeout(total=self.canary_timeout if arm == CANARY else self.stable_timeout)
         started = time.perf_counter()
-        content, error, status = b"", None, 0
+        content, error, status, retry_after = b"", None, 0, None
         try:
             async with self._session.post(f"{url}/predict", data=body, timeout=timeout,
                                           headers={"content-type": "application/json"}) as response:
                 content, status = await response.read(), response.status
+                retry_after = response.headers.get("Retry-After")
         except (TimeoutError, aiohttp.ClientError) as err:
             error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         answer = Answer(None, user_id, status, (time.perf_counter() - started) * 1000, fallback=fallback, error=error,
-                        mirror=mirror)
+                        mirror=mirror, retry_after=retry_after)
         if status == 200:
             parsed = json.loads(content)
             answer.transaction_id = parsed.get("transaction_id")

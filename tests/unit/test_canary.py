@@ -530,3 +530,39 @@ def test_the_router_rolls_back_by_itself_on_failures_in_a_row_but_leaves_timeout
     for _ in range(3):
         router._watch_canary(Answer(None, "u1", 503, 5.0, error="overloaded"))
     assert router.weight_ == 0 and router.rollback_reason_ == "the canary failed 3 requests in a row (HTTP 503)"
+
+
+def test_a_503_from_stable_reaches_the_client_with_its_retry_after():
+    import urllib.error
+
+    import uvicorn
+
+    from lifecycle._proc import ReservedPort
+    from lifecycle.canary import serve_router
+
+    async def overloaded(scope, receive, send):  # a model server whose prediction log cannot keep up
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"2")]})
+        await send({"type": "http.response.body", "body": b'{"detail": "the prediction log is behind"}'})
+
+    reserved = ReservedPort()
+    server = uvicorn.Server(uvicorn.Config(overloaded, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [reserved.socket()]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the overloaded test server did not start"
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{reserved.port}"
+        with serve_router(CanaryRouter(url, url, weight=0)) as served:
+            request = urllib.request.Request(f"{served.url}/predict", data=b'{"user_id": "u1"}',
+                                             headers={"content-type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=10)
+    finally:
+        server.should_exit = True
+        thread.join()
+    assert answer.value.code == 503 and answer.value.headers["Retry-After"] == "2"
+    assert answer.value.headers["x-served-by"] == STABLE
