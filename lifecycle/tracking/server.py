@@ -85,8 +85,12 @@ def start_mlflow_server(settings: Settings | None = None, port: int | None = Non
 
 
 def mlflow_ui_command(settings: Settings | None = None, port: int = 5000) -> str:
-    """The shell command that opens the MLflow UI on the settings' store (run it in a terminal)."""
+    """The shell command that opens the MLflow UI on the settings' store, to run in a terminal from the kit's
+    folder: paths under it are written relative to it (``./.venv/bin/mlflow``, ``sqlite:///./workspace/…``),
+    so the command reads the same on every machine (taught in notebooks/03_experiment_tracking.ipynb)."""
     from lifecycle._shell import find_command
 
-    uri = (settings or load_settings()).mlflow_tracking_uri
-    return f"{find_command('mlflow') or 'mlflow'} ui --backend-store-uri {uri} --host 127.0.0.1 --port {port}"
+    settings = settings or load_settings()
+    command = (f"{find_command('mlflow') or 'mlflow'} ui --backend-store-uri {settings.mlflow_tracking_uri} "
+               f"--host 127.0.0.1 --port {port}")
+    return command.replace(f"{settings.root.resolve()}/", "./")
