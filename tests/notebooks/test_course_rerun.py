@@ -50,8 +50,8 @@ CONTRACT = {
                       "baseline_false_alarm_rate"},
 }
 # Where the smoke profile may differ from a lesson's own defaults (what nbval runs): only what changes
-# volatile results (lesson 05 loads each server for 1 s rather than 2 s).
-PROFILE_DIFFERS = {"05_serving": {"bench_seconds"}}
+# volatile results; none today (lesson 07's smoke rows are its own default).
+PROFILE_DIFFERS: dict[str, set[str]] = {}
 
 
 def _defaults(notebook: Path) -> dict:
