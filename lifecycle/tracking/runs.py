@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,14 @@ HISTORY_ARTIFACT = "history/transactions.csv"
 # Pinned to what trained the model, so a server installs the same versions (and MLflow does not
 # spend 15–25 s guessing them in a subprocess).
 MODEL_REQUIREMENTS = ("scikit-learn", "cloudpickle", "numpy", "pandas")
+# MLflow 3.17.2 checks a model's requirements against the installed packages on every log_model (and
+# again when it validates the input example by loading the model back), whatever pip_requirements says.
+# The first check in a process maps every installed package to its modules (importlib's
+# packages_distributions reads ~300 RECORD files): 1-3 s per kernel or pipeline stage that logs a model.
+# Our pins are read from the installed packages (metadata.version), so the check cannot find a mismatch;
+# MLflow offers no switch for it (checked in mlflow 3.17.2: the per-requirement check is
+# mlflow.utils.requirements_utils._check_requirement_satisfied, looked up at each call).
+_REQUIREMENT_CHECK = ("mlflow.utils.requirements_utils", "_check_requirement_satisfied")
 
 
 def use_experiment(settings: Settings | None = None, name: str = EXPERIMENT) -> str:
@@ -124,7 +134,8 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
               "threshold": trained.threshold, "train_rows": trained.train_rows}
     metrics = {k: v for k, v in trained.metrics.items() if k != "threshold"}
     run_tags = {"model_kind": trained.kind, **(lineage.mlflow_tags() if lineage else {}), **(tags or {})}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run, \
+            _pins_of_installed_packages():
         mlflow.log_params(params)
         mlflow.log_metrics({**metrics, "fit_seconds": trained.fit_seconds})
         logged = mlflow.sklearn.log_model(
@@ -151,6 +162,24 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
         set_alias(version, alias, settings)
     return run.info.run_id, version
 
+
+@contextmanager
+def _pins_of_installed_packages() -> Iterator[None]:
+    """Skip MLflow's check of the model's requirements against the installed packages while we log a
+    model whose requirements are the installed packages (see ``_REQUIREMENT_CHECK``). Only for the
+    ``with`` block; in an MLflow without that function nothing changes (the check just runs)."""
+    from importlib import import_module
+
+    module = import_module(_REQUIREMENT_CHECK[0])
+    check = getattr(module, _REQUIREMENT_CHECK[1], None)
+    if check is None:
+        yield
+        return
+    setattr(module, _REQUIREMENT_CHECK[1], lambda requirement: None)
+    try:
+        yield
+    finally:
+        setattr(module, _REQUIREMENT_CHECK[1], check)
 
 
 def compare_runs(settings: Settings | None = None, filter_string: str = "") -> pd.DataFrame:
