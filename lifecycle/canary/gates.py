@@ -7,8 +7,8 @@ A gate reads the evidence of every step so far (a list of
 * ``advance``: the evidence shows it within the tolerance;
 * ``hold``: neither yet. Thin evidence is a hold, never a pass: the step gets more traffic.
 
-Every comparison is within one step, where both arms served at the same time (and, for latency,
-under the same load). Repeated looks are paid for, so a gate's false-rollback rate holds for the
+Every comparison is within one step, where both arms served at the same time (and, for latency, at
+50%, where both serve users on equal terms). Repeated looks are paid for, so a gate's false-rollback rate holds for the
 whole rollout, not per look:
 
 * the rate gates (:class:`ErrorRateGate`, :class:`FlagRateGate`) run Wald's SPRT over all the
@@ -253,12 +253,13 @@ class ScoreDistributionGate(_Gate):
 class LatencyGate(_Gate):
     """Request latency: is the canary typically more than ``tolerance`` × as slow as stable?
 
-    Compared as a ratio (the shift of log latencies), on the steps where both arms carried the same
-    load: the shadow step (both answer every request) and a 50% split. At 5% the canary
-    idles while stable queues, and at 100% the opposite: neither is a fair comparison, so before the
-    plan's first equal-load step the gate does not judge (and does not block); a plan must have one
-    (see :class:`~lifecycle.canary.rollout.CanaryRollout`). A median-type shift is robust to the odd
-    scheduler hiccup that makes a p99 of a few dozen answers meaningless.
+    Compared as a ratio (the shift of log latencies), at the 50% split, the one step where both arms
+    serve users on equal terms. At 5% the canary idles while stable queues, and at 100% the opposite;
+    in shadow both get every request, but the client waits for stable's answer only, so the canary's
+    copy runs behind the next requests' work (two servers of one model measured ×1.1–1.5 apart there
+    on one machine). So before the 50% step the gate does not judge (and does not block); a plan must
+    have one (see :class:`~lifecycle.canary.rollout.RolloutPlan`). A median-type shift is robust to
+    the odd scheduler hiccup that makes a p99 of a few dozen answers meaningless.
     """
 
     tolerance: float = 1.25
@@ -279,14 +280,14 @@ class LatencyGate(_Gate):
     @property
     def test(self) -> str:
         return (f"Mann–Whitney per request on log latency, Hodges–Lehmann ratio under ×{self.tolerance:g} "
-                f"(α={self.alpha:g} over the rollout's looks; equal-load steps only)")
+                f"(α={self.alpha:g} over the rollout's looks; at 50% only)")
 
     def describe(self, n: dict[str, float], steps: Sequence[StepEvidence]) -> str:
         if n["waiting"]:
-            return (f"not judged at the {steps[-1].name} step: the arms carry different loads; judged at the "
-                    "plan's shadow or 50% step, before any promotion")
+            return (f"not judged at the {steps[-1].name} step: the arms do not serve on equal terms; judged at "
+                    "the plan's 50% step, before any promotion")
         if np.isnan(n["low"]):
-            return f"not enough evidence: fewer than {self.min_requests} answers on each arm at equal load so far"
+            return f"not enough evidence: fewer than {self.min_requests} answers on each arm at 50% so far"
         return (f"on the {_step_names(steps, n['steps_used'])} ({n['canary_n']:,.0f} canary, {n['stable_n']:,.0f} "
                 f"stable answers): canary latency ×{n['ratio']:.2f} stable's (interval ×{n['low']:.2f} to "
                 f"×{n['high']:.2f}); tolerance ×{self.tolerance:g}")

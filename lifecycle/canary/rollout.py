@@ -110,16 +110,17 @@ class RolloutPlan:
         return sum(self.step_max_requests(step) for step in self.judged_steps)
 
     def check_gates(self, gates: Sequence[Any]) -> None:
-        """Refuse gates this plan cannot serve: latency is compared at equal load only (shadow or 50%).
+        """Refuse gates this plan cannot serve: latency is compared on equal terms only, at a 50% step
+        (see :attr:`~lifecycle.canary.evidence.StepEvidence.equal_load`).
 
         Raises:
-            ConfigError: a latency gate with no judged shadow or 50% step.
+            ConfigError: a latency gate with no judged 50% step.
         """
-        if any(isinstance(gate, LatencyGate) for gate in gates) and not any(
-                step in (SHADOW, 50) for step in self.judged_steps):
-            raise ConfigError(f"the latency gate compares the arms under equal load, at a shadow or a 50% step, and "
-                              f"the plan {list(self.steps)} judges neither; add one, e.g. "
-                              f"{[SHADOW, *self.steps]}, or leave the latency gate out")
+        if any(isinstance(gate, LatencyGate) for gate in gates) and 50 not in self.judged_steps:
+            weights = sorted({*(s for s in self.steps if s != SHADOW), 50})
+            raise ConfigError(f"the latency gate compares the arms on equal terms, at a 50% step, and the plan "
+                              f"{list(self.steps)} has none before 100; add one, e.g. "
+                              f"{[SHADOW] * (SHADOW in self.steps) + weights}, or leave the latency gate out")
 
 
 @dataclass

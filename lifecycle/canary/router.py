@@ -25,7 +25,6 @@ Taught in notebooks/06_canary_release.ipynb.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import threading
@@ -215,10 +214,6 @@ class CanaryRouter:
         window.in_flight += 1
         if shadow and user_id is not None:
             self._mirror(body, window, user_id)
-            if window.requests % 2 == 0:
-                # Every other request the canary's copy leaves first (one turn of the loop): on a busy machine
-                # the request sent second waits longer, so neither arm may always be second (like with like).
-                await asyncio.sleep(0)
         try:
             answer, content = await self._call(arm, body, window, user_id)
             served_by = arm
@@ -238,6 +233,8 @@ class CanaryRouter:
 
     def _mirror(self, body: bytes, window: StepWindow, user_id: str) -> None:
         """Send a copy of the request to the canary, in parallel with stable's call; nobody waits for it."""
+        import asyncio
+
         window.in_flight += 1
         task = asyncio.ensure_future(self._call(CANARY, body, window, user_id, mirror=True))
         self._mirrors.add(task)
