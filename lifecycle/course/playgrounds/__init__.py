@@ -1,0 +1,23 @@
+"""The "Try it" playgrounds at the end of lessons 02, 03, 06 and 07: a knob on the real system.
+
+Each is one function that builds it from the lesson's fitted state, so a lesson's cell is one line;
+each computes its numbers with a library function a test can call with the same settings.
+
+Modules: :mod:`~lifecycle.course.playgrounds.features` (02: feature groups, the threshold, the cost of
+an alert), :mod:`~lifecycle.course.playgrounds.tracking` (03: a run of your own, tracked in MLflow).
+"""
+
+from __future__ import annotations
+
+from lifecycle._lazy import lazy_exports
+
+_EXPORTS = {
+    "feature_playground": "lifecycle.course.playgrounds.features",
+    "evaluate_setting": "lifecycle.course.playgrounds.features",
+    "fit_feature_scores": "lifecycle.course.playgrounds.features",
+    "tracking_playground": "lifecycle.course.playgrounds.tracking",
+    "run_experiment": "lifecycle.course.playgrounds.tracking",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports("lifecycle.course.playgrounds", _EXPORTS, globals())
