@@ -1,6 +1,8 @@
 # ML Lifecycle Lab. Two commands on a fresh machine with nothing but python3:
 #   make run    set up .venv if needed, then run the course end to end (lifecycle run)
 #   make test   set up .venv if needed, then lint and test everything
+#   make services   start the team's backends on 127.0.0.1 (S3 store, MLflow server, Prefect server and worker);
+#               `make run BACKENDS=services` runs the course on them, `make services-down` stops them
 # `make setup` (re)installs when .venv is missing or older than pyproject.toml.
 
 PYTHON ?= python3
@@ -8,6 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= smoke
+BACKENDS ?= embedded
 # Offline machines: no analytics calls from DVC, no telemetry from Prefect or MLflow (MLflow 3 reads
 # only MLFLOW_DISABLE_TELEMETRY=true or DO_NOT_TRACK=true, not DO_NOT_TRACK=1).
 export DVC_NO_ANALYTICS := 1
@@ -16,7 +19,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab clean
+.PHONY: setup run test lint lab site clean services services-down
 
 setup: $(STAMP)
 
@@ -27,7 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/lifecycle run --profile $(PROFILE)
+	$(BIN)/lifecycle run --profile $(PROFILE) --backends $(BACKENDS)
 
 lint: setup
 	$(BIN)/ruff check lifecycle tests benchmarks notebooks exercises
@@ -38,8 +41,20 @@ NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebo
 test: lint
 	$(BIN)/pytest tests notebooks exercises $(NBVAL)
 
+services: setup
+	$(BIN)/lifecycle services up
+
+services-down: setup
+	$(BIN)/lifecycle services down
+
 lab: setup
 	$(BIN)/jupyter lab notebooks
 
+# The executed course as a static site in build/site/ (runs the course first when build/ has no run).
+site: setup
+	@test -f build/summary.json || $(BIN)/lifecycle run --profile $(PROFILE)
+	$(BIN)/lifecycle site
+
 clean:
+	@test ! -x $(BIN)/lifecycle || $(BIN)/lifecycle services down  # their state lives in workspace/
 	rm -rf workspace build

@@ -22,6 +22,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default=None, help="folder for executed notebooks and summary.json (default build/)")
     run.add_argument("--cell-timeout", type=int, default=300, help="seconds any one cell may run (default 300)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    run.add_argument("--backends", choices=("embedded", "services"), default="embedded",
+                     help="embedded (default: local folder, sqlite, Prefect's own server) or services (the "
+                          "backends 'lifecycle services up' started, from workspace/services.env)")
     run.set_defaults(handler="lifecycle.course.runner:main_run")
 
 
@@ -97,8 +100,44 @@ def _add_monitor(commands: argparse._SubParsersAction) -> None:
     monitor.set_defaults(handler="lifecycle.monitoring.retraining:monitor_command")
 
 
+def _add_site(commands: argparse._SubParsersAction) -> None:
+    site = commands.add_parser("site", help="build a static HTML site of the executed course (after 'lifecycle run')")
+    site.add_argument("--build", default=None, metavar="FOLDER",
+                      help="the run to publish: its summary.json and notebooks/ (default build/)")
+    site.add_argument("--out", default=None, metavar="FOLDER", help="where the site goes (default <build>/site)")
+    site.set_defaults(handler="lifecycle.course.site:site_command")
+
+
+def _add_grade(commands: argparse._SubParsersAction) -> None:
+    grade = commands.add_parser("grade", help="grade a class's exercise notebooks into a gradebook")
+    grade.add_argument("submissions", nargs="?", default=None, metavar="SUBMISSIONS_DIR",
+                       help="one folder per learner, holding that learner's exercise notebooks")
+    grade.add_argument("--solutions", action="store_true",
+                       help="grade the instructor solutions instead (every case must pass)")
+    grade.add_argument("--out", default=None, metavar="gradebook.csv",
+                       help="the gradebook CSV; the HTML summaries go beside it (default build/gradebook/)")
+    grade.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds one notebook may run, all its cells together (default 60)")
+    grade.add_argument("--jobs", type=int, default=2, help="notebooks graded at once, one kernel each (default 2)")
+    grade.set_defaults(handler="lifecycle.course.grade:grade_command")
+
+
+def _add_services(commands: argparse._SubParsersAction) -> None:
+    services = commands.add_parser("services", help="start, stop or check the team's backends on this machine "
+                                                    "(S3 store, MLflow server, Prefect server and worker)")
+    actions = services.add_subparsers(dest="services_command", metavar="ACTION")
+    actions.required = True
+    up = actions.add_parser("up", help="start them (they keep running) and write workspace/services.env")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds each backend may take to answer (180)")
+    actions.add_parser("down", help="stop every backend 'up' started")
+    status = actions.add_parser("status", help="which backends answer (exit 1 if any does not)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    services.set_defaults(handler="lifecycle.services.command:services_command")
+
+
 # One function per subcommand, in the order `lifecycle --help` lists them.
-SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor]
+SUBCOMMANDS = [_add_run, _add_data, _add_progress, _add_serve, _add_bench, _add_monitor, _add_services, _add_site,
+               _add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:

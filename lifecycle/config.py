@@ -1,7 +1,8 @@
 """Settings: one frozen object, built by one function.
 
 Layers, later ones win: built-in defaults → ``params.yaml`` (its ``settings:`` section) →
-environment (``LIFECYCLE_*``, ``MLFLOW_TRACKING_URI``) → keyword overrides. Importing this
+environment (``LIFECYCLE_*``, ``MLFLOW_TRACKING_URI``) → keyword overrides. ``lifecycle services up``
+writes such an environment for its backends (``workspace/services.env``). Importing this
 module does nothing; :func:`load_settings` reads files and the environment when called and
 never creates a directory (callers that write use :meth:`Settings.ensure_dirs`).
 
@@ -32,7 +33,11 @@ class Settings:
         seed: the default random seed of every lesson.
         mlflow_tracking_uri: MLflow store; a sqlite file in the workspace unless overridden.
         dvc_remote_url: DVC default remote; a local folder unless overridden (``s3://…`` works).
+        dvc_remote_endpoint: the S3 endpoint of an ``s3://`` remote that is not AWS itself (an
+            S3-compatible store such as ``lifecycle services up`` starts); empty for AWS.
         registered_model: the MLflow registered model name served and promoted by the lessons.
+        prefect_work_pool: a Prefect work pool with a worker, where lesson 04 deploys its flow;
+            empty when there is none (then the flow runs in the notebook only).
     """
 
     root: Path
@@ -41,7 +46,9 @@ class Settings:
     seed: int = 42
     mlflow_tracking_uri: str = ""
     dvc_remote_url: str = ""
+    dvc_remote_endpoint: str = ""
     registered_model: str = "fraud-detector"
+    prefect_work_pool: str = ""
 
     @property
     def notebooks(self) -> Path:
@@ -66,7 +73,9 @@ _ENV = {
     "LIFECYCLE_SEED": "seed",
     "MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
     "LIFECYCLE_DVC_REMOTE": "dvc_remote_url",
+    "LIFECYCLE_DVC_REMOTE_ENDPOINT": "dvc_remote_endpoint",
     "LIFECYCLE_REGISTERED_MODEL": "registered_model",
+    "LIFECYCLE_PREFECT_WORK_POOL": "prefect_work_pool",
 }
 _FIELDS = {f.name for f in dataclasses.fields(Settings)}
 

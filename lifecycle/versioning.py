@@ -8,6 +8,16 @@ Every helper runs the real ``git`` or ``dvc`` command, prints it as a shell line
 The sandbox is a git repository of its own (``git init`` inside it, and git is never allowed to
 look above it), so nothing here touches the kit's own history.
 
+Lineage: :func:`~lifecycle._lineage.data_lineage` says which version of the data a file is (its git tag and
+commit, the md5 of its ``.dvc`` pointer and of its bytes); :func:`read_data_version` gives lessons 03–07 their
+history from lesson 01's versioned data when it is there, generated from the seed (saying so) when not,
+with that lineage, which :func:`lifecycle.tracking.log_fraud_model` records on the training run.
+
+An ``s3://`` remote may live in an S3-compatible store rather than AWS: its endpoint
+(``settings.dvc_remote_endpoint``) goes into the sandbox's DVC config, so every clone finds the store;
+credentials stay in the environment (``AWS_ACCESS_KEY_ID``…). Before ``dvc push`` and ``dvc pull`` such
+a remote is checked, so that a store that is down or refuses the keys gives one clear error.
+
 Taught in notebooks/01_data_versioning.ipynb; :func:`ensure_sandbox` gives later lessons
 (notebooks/04_orchestration.ipynb) the sandbox as lesson 01 leaves it.
 """
@@ -15,6 +25,7 @@ Taught in notebooks/01_data_versioning.ipynb; :func:`ensure_sandbox` gives later
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -24,10 +35,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lifecycle._lineage import DataLineage, data_lineage
 from lifecycle._shell import CommandRun, find_command, run_command
 from lifecycle.config import Settings
-from lifecycle.data import generate_transactions, write_transactions
+from lifecycle.data import generate_transactions, read_transactions, write_transactions
 from lifecycle.errors import ConfigError
+from lifecycle.services.objectstore import check_bucket
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +53,7 @@ DATA_VERSIONS = {"data-v1": "2026-01-01", "data-v2": "2026-02-01"}
 # Local to the sandbox: a learner's global git settings (signing, identity) must not matter.
 GIT_CONFIG = {"user.name": "ML Lifecycle Lab", "user.email": "lab@lifecycle.invalid",
               "commit.gpgsign": "false", "tag.gpgsign": "false"}
+ENDPOINT_ENV = "LIFECYCLE_DVC_REMOTE_ENDPOINT"  # settings.dvc_remote_endpoint, from the environment
 MARKER = "lifecycle-sandbox"  # written inside .git/ by init_sandbox: only such folders are ever deleted
 
 
@@ -72,12 +86,13 @@ class DataRepo:
         """Run ``git ARGS`` in the sandbox."""
         return self.note(run_command([_git(), *args], self.path, shlex.join(["git", *args]), hint))
 
-    def dvc(self, *args: str, hint: str = "") -> CommandRun:
-        """Run ``dvc ARGS`` in the sandbox with the DVC installed beside this Python."""
+    def dvc(self, *args: str, hint: str = "", shown: str = "") -> CommandRun:
+        """Run ``dvc ARGS`` in the sandbox with the DVC installed beside this Python; ``shown`` is the shell
+        line to print instead of ``dvc ARGS`` (one naming an environment variable rather than its value)."""
         dvc = find_command("dvc")
         argv = [dvc] if dvc else [sys.executable, "-m", "dvc"]
         hint = hint or f"run 'make setup' if dvc is missing, else run the command in {self.path} for details"
-        return self.note(run_command([*argv, *args], self.path, shlex.join(["dvc", *args]), hint))
+        return self.note(run_command([*argv, *args], self.path, shown or shlex.join(["dvc", *args]), hint))
 
     def note(self, done: CommandRun) -> CommandRun:
         """Remember (and print) a command: one that ran, or a Python step shown as its shell equivalent."""
@@ -117,7 +132,25 @@ def resolve_remote_url(url: str) -> str:
     return url if "://" in url else str(Path(url).expanduser().resolve())
 
 
-def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRepo:
+def remote_endpoint(remote_url: str, endpoint: str | None = None) -> str:
+    """The S3 endpoint for ``remote_url``: ``endpoint``, or for an ``s3://`` remote ``settings.dvc_remote_endpoint``
+    when ``endpoint`` is None; empty for AWS itself and for other remotes.
+
+    Raises:
+        ConfigError: an endpoint given for a remote that is not ``s3://``.
+    """
+    is_s3 = str(remote_url).startswith("s3://")
+    if endpoint is None:
+        from lifecycle.config import load_settings
+
+        endpoint = load_settings().dvc_remote_endpoint if is_s3 else ""
+    if endpoint and not is_s3:
+        raise ConfigError(f"an S3 endpoint ({endpoint}) was given for the remote {remote_url!r}, which is not an "
+                          "s3:// URL; use an s3://bucket/prefix remote, or unset LIFECYCLE_DVC_REMOTE_ENDPOINT")
+    return endpoint.rstrip("/")
+
+
+def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint: str | None = None) -> DataRepo:
     """Start a fresh git + DVC repository at ``path`` whose default DVC remote is ``remote_url``.
 
     A sandbox left by an earlier run is deleted first, so every run starts from the same state;
@@ -127,31 +160,50 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True) -> DataRe
         path: the sandbox folder: missing, empty, or a sandbox made by this function.
         remote_url: a local folder or any URL DVC supports (``s3://…`` needs ``pip install 'dvc[s3]'``).
         echo: print each command as it runs.
+        endpoint: an ``s3://`` remote's endpoint (default: ``settings.dvc_remote_endpoint``), recorded
+            with ``dvc remote modify … endpointurl``.
 
     Returns:
         The :class:`DataRepo`, with one commit holding DVC's configuration.
 
     Raises:
-        ConfigError: ``path`` holds something this module did not create.
+        ConfigError: ``path`` holds something this module did not create; an endpoint for a non-S3 remote.
         CommandError: git or dvc failed.
     """
     path = Path(path).resolve()
     remote_url = resolve_remote_url(remote_url)
+    endpoint = remote_endpoint(remote_url, endpoint)
     _remove_old_sandbox(path)
     path.mkdir(parents=True)
-    initialised = run_command([_git(), "init", "-b", "main"], path, "git init -b main",
+    initialised = run_command([_git(), "init", "--quiet", "-b", "main"], path, "git init --quiet -b main",
                               hint="git 2.28 or newer is needed for 'init -b'")
     (path / ".git" / MARKER).write_text("made by lifecycle.versioning.init_sandbox; safe to delete\n")
     repo = DataRepo(path, remote_url, echo)
     repo.note(initialised)
     for key, value in GIT_CONFIG.items():
         repo.git("config", key, value)
-    repo.dvc("init")
+    repo.dvc("init", "--quiet")  # without --quiet: a "What's next? … Star us on GitHub" banner
     repo.dvc("config", "core.analytics", "false")
-    repo.dvc("remote", "add", "--default", REMOTE_NAME, remote_url)
+    repo.dvc("remote", "add", "--default", REMOTE_NAME, _relative_to(remote_url, path))
+    if endpoint:
+        # Shown as a learner would type it after `source workspace/services.env` (the port changes at every start).
+        from_env = endpoint == os.environ.get(ENDPOINT_ENV, "").rstrip("/")
+        repo.dvc("remote", "modify", REMOTE_NAME, "endpointurl", endpoint,
+                 shown=f"dvc remote modify {REMOTE_NAME} endpointurl ${ENDPOINT_ENV}" if from_env else "")
     repo.git("add", ".dvc", ".dvcignore")
     repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
     return repo
+
+
+def _relative_to(remote_url: str, path: Path) -> str:
+    """A local remote as a path relative to the sandbox, which DVC stores relative to ``.dvc/config``: the
+    sandbox and a clone beside it find the same folder, and no command shows an absolute path. URLs unchanged."""
+    if "://" in remote_url:
+        return remote_url
+    try:
+        return os.path.relpath(remote_url, path)
+    except ValueError:  # another drive (Windows): only an absolute path reaches it
+        return remote_url
 
 
 def _remove_old_sandbox(path: Path) -> None:
@@ -161,11 +213,12 @@ def _remove_old_sandbox(path: Path) -> None:
         raise ConfigError(f"{path} already holds files that are not a lifecycle sandbox; the sandbox starts "
                           "fresh on every run, so choose an empty or new folder (or move those files)")
 
-    def make_writable(function, name, _error):  # DVC's cache files are read-only (matters on Windows)
-        os.chmod(name, stat.S_IWRITE | stat.S_IREAD)
-        function(name)
+    shutil.rmtree(path, onerror=_make_writable)
 
-    shutil.rmtree(path, onerror=make_writable)
+
+def _make_writable(function, name, _error) -> None:  # DVC's cache files are read-only (matters on Windows)
+    os.chmod(name, stat.S_IWRITE | stat.S_IREAD)
+    function(name)
 
 
 def track_data(repo: DataRepo, relative: str = DATA_FILE) -> CommandRun:
@@ -182,9 +235,30 @@ def commit_version(repo: DataRepo, tag: str, message: str, relative: str = DATA_
 
 
 def push_data(repo: DataRepo) -> CommandRun:
-    """``dvc push``: copy the cached data the default remote does not hold yet."""
+    """``dvc push``: copy the cached data the default remote does not hold yet.
+
+    Raises:
+        CommandError: ``dvc push`` failed, or an ``s3://`` remote's store does not answer.
+        ConfigError: an ``s3://`` remote's store refuses the credentials or has no such bucket.
+    """
+    check_remote(repo)
     return repo.dvc("push", hint=f"check that the remote {repo.remote_url} exists and is writable "
                                  "(for s3:// install 'dvc[s3]' and set your AWS credentials)")
+
+
+def remote_config(repo: DataRepo) -> dict[str, str]:
+    """The default remote's section of the sandbox's DVC config (``url``, ``endpointurl``…)."""
+    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
+
+    return dict(ConfigObj(str(repo.path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}))
+
+
+def check_remote(repo: DataRepo) -> None:
+    """For an ``s3://`` remote, check that its bucket answers with this environment's credentials (other
+    remotes: nothing to check); see :func:`lifecycle.services.objectstore.check_bucket`."""
+    remote = remote_config(repo)
+    if remote.get("url", "").startswith("s3://"):
+        check_bucket(remote["url"], remote.get("endpointurl", ""))
 
 
 def version_data(repo: DataRepo, frame: pd.DataFrame, tag: str, message: str) -> str:
@@ -202,8 +276,6 @@ def version_data(repo: DataRepo, frame: pd.DataFrame, tag: str, message: str) ->
 
 def diff_versions(repo: DataRepo, old: str, new: str) -> dict:
     """``dvc diff --json --show-hash OLD NEW``: the tracked files that changed between two revisions."""
-    import json
-
     return json.loads(repo.dvc("diff", "--json", "--show-hash", old, new).stdout or "{}")
 
 
@@ -228,10 +300,35 @@ def clear_cache(repo: DataRepo) -> None:
 
 
 def pull_data(repo: DataRepo) -> str:
-    """``dvc pull``: fetch the data the ``.dvc`` pointers name from the remote; returns its md5."""
+    """``dvc pull``: fetch the data the ``.dvc`` pointers (and ``dvc.lock``) name from the remote; returns the
+    data file's md5.
+
+    Raises:
+        CommandError, ConfigError: as :func:`push_data`.
+    """
+    check_remote(repo)
     repo.dvc("pull", hint=f"check that the remote {repo.remote_url} is reachable and holds the data "
                           "(did 'dvc push' run?)")
     return file_md5(repo.data_file)
+
+
+def clone_sandbox(repo: DataRepo, name: str = f"{SANDBOX_NAME}-clone") -> DataRepo:
+    """What a colleague's machine gets: ``git clone`` of the sandbox into a fresh folder ``name`` beside it,
+    then ``dvc pull`` of everything its pointers and ``dvc.lock`` name, from the shared remote.
+
+    Raises:
+        ConfigError: ``name`` holds files this module did not create.
+        CommandError: git or dvc failed (a ``dvc pull`` fails for data nobody pushed).
+    """
+    target = repo.path.parent / name
+    _remove_old_sandbox(target)
+    cloned = run_command([_git(), "clone", "--quiet", repo.path.name, name], repo.path.parent,
+                         f"git clone --quiet {repo.path.name} {name}")
+    (target / ".git" / MARKER).write_text("made by lifecycle.versioning.clone_sandbox; safe to delete\n")
+    clone = DataRepo(target, repo.remote_url, repo.echo)
+    clone.note(cloned)
+    pull_data(clone)
+    return clone
 
 
 def version_frame(tag: str, rows: int, seed: int) -> pd.DataFrame:
@@ -266,29 +363,75 @@ def ensure_sandbox(settings: Settings, rows: int = 20_000, seed: int | None = No
     """
     seed = settings.seed if seed is None else seed
     remote_url = resolve_remote_url(remote_url or settings.dvc_remote_url)
+    endpoint = remote_endpoint(remote_url, settings.dvc_remote_endpoint if remote_url.startswith("s3://") else "")
     path = settings.ensure_dirs().workspace / SANDBOX_NAME
     frames = {tag: version_frame(tag, rows, seed) for tag in DATA_VERSIONS}
-    if _sandbox_matches(path, remote_url, frames):
+    if _sandbox_matches(path, remote_url, endpoint, frames):
         return DataRepo(path, remote_url, echo)
-    repo = init_sandbox(path, remote_url, echo)
+    repo = init_sandbox(path, remote_url, echo, endpoint)
     for tag, frame in frames.items():
         version_data(repo, frame, tag, f"Data {tag}: transactions from {DATA_VERSIONS[tag]}")
     return repo
 
 
-def _sandbox_matches(path: Path, remote_url: str, frames: dict[str, pd.DataFrame]) -> bool:
-    import yaml
-    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
-
+def _sandbox_matches(path: Path, remote_url: str, endpoint: str, frames: dict[str, pd.DataFrame]) -> bool:
     if not (path / ".git" / MARKER).is_file():
         return False
-    if ConfigObj(str(path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}).get("url") != remote_url:
+    if remote_config(DataRepo(path, remote_url, echo=False)).get("endpointurl", "") != endpoint:
         return False
-    if not set(frames) <= set(run_command([_git(), "tag", "--list"], path).stdout.split()):
-        return False  # an interrupted run
-    with tempfile.TemporaryDirectory() as scratch:
-        for tag, frame in frames.items():
-            pointer = yaml.safe_load(run_command([_git(), "show", f"{tag}:{DATA_FILE}.dvc"], path).stdout)
-            if pointer["outs"][0]["md5"] != file_md5(write_transactions(frame, Path(scratch) / f"{tag}.csv")):
-                return False
+    for tag, frame in frames.items():
+        lineage = data_lineage(path, DATA_FILE, rev=tag)  # None for a missing tag: an interrupted run
+        if lineage is None or lineage.remote != remote_url or lineage.data_md5 != hashlib.md5(_csv(frame)).hexdigest():
+            return False
     return True
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    """The bytes :func:`~lifecycle.data.write_transactions` writes for ``frame`` (what DVC hashes)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return write_transactions(frame, Path(scratch) / "transactions.csv").read_bytes()
+
+
+def read_data_version(settings: Settings, tag: str = "data-v1", rows: int = 20_000, seed: int | None = None,
+                      echo: bool = True) -> tuple[pd.DataFrame, DataLineage]:
+    """Data version ``tag`` of lesson 01: read from its DVC repository (as it is at ``tag``, through
+    ``dvc.api``: cache or remote) when that holds exactly the bytes :func:`version_frame` makes of ``rows``
+    and ``seed``; else generated from the seed (lesson 01 has not run, or ran with other parameters).
+
+    Args:
+        settings: whose workspace holds the sandbox.
+        tag: a data version of :data:`DATA_VERSIONS`.
+        rows: transactions in the version.
+        seed: the data seed (default ``settings.seed``).
+        echo: print one line saying where the data came from.
+
+    Returns:
+        ``(transactions, lineage)``: the same table either way, with the dtypes of
+        :func:`~lifecycle.data.generate_transactions`; give the lineage to :func:`lifecycle.tracking.log_fraud_model`.
+
+    Raises:
+        ConfigError: an unknown tag.
+
+    Used by notebooks 03, 05, 06 and 07 (taught in notebooks/01_data_versioning.ipynb).
+    """
+    seed = settings.seed if seed is None else seed
+    expected = version_frame(tag, rows, seed)
+    made = _csv(expected)
+    repo = settings.workspace / SANDBOX_NAME
+    lineage = data_lineage(repo, DATA_FILE, rev=tag) if (repo / ".git" / MARKER).is_file() else None
+    if lineage is not None and lineage.data_md5 == hashlib.md5(made).hexdigest():
+        import dvc.api
+
+        data, note = dvc.api.read(DATA_FILE, repo=str(repo), rev=tag, mode="rb"), f"read {lineage}"
+    else:
+        why = ("lesson 01's data repository is not in the workspace" if lineage is None
+               else f"lesson 01's {tag} holds other data than rows={rows}, seed={seed}")
+        data, lineage = made, DataLineage("generated", hashlib.md5(made).hexdigest(),
+                                          generator=f"version_frame({tag!r}, rows={rows}, seed={seed})")
+        note = f"generated {tag} from the seed: {why}; run notebooks/01_data_versioning.ipynb to read it from DVC"
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "transactions.csv").write_bytes(data)
+        frame = read_transactions(Path(scratch) / "transactions.csv")
+    if echo:
+        print(note)
+    return frame.astype({"timestamp": expected["timestamp"].dtype}), lineage

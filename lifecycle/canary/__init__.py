@@ -1,15 +1,18 @@
-"""Canary releases over real model servers: a sticky traffic split, gated steps, rollback, promotion.
+"""Canary releases over real model servers: shadow first, a sticky split, statistical gates, rollback.
 
 Never send all traffic to a new model at once. A router in front of the stable model (the
-``champion``) and the canary (the ``challenger``) gives the canary a growing share of users,
-5% → 25% → 50% → 100%; at each step gates compare the canary with stable on live traffic, and
-the first failure sends everyone back to stable at once. Passing the last step promotes.
+``champion``) and the canary (the ``challenger``) first mirrors every request to the canary
+(shadow: users get stable's answers), then gives it a growing share of users, 5% → 25% → 50%, and
+finally 100%. At every look, gates test the canary against stable on the same time's traffic and
+say advance, hold (not enough evidence yet) or roll back; a rollback sends everyone to stable at once.
 
-Modules: :mod:`~lifecycle.canary.router` (the ASGI router: sticky split by user, fallback to
-stable, automatic rollback when the canary dies), :mod:`~lifecycle.canary.gates` (error rate,
-p99 latency, score distribution, precision on late labels), :mod:`~lifecycle.canary.rollout`
-(the plan, the rollout, its timeline), :mod:`~lifecycle.canary.traffic` (client traffic that keeps
-every answer).
+Modules: :mod:`~lifecycle.canary.router` (the ASGI router: sticky split by user, shadow mirroring,
+fallback to stable, automatic rollback when the canary dies), :mod:`~lifecycle.canary.evidence`
+(each step's evidence, counted per user), :mod:`~lifecycle.canary.stats` and
+:mod:`~lifecycle.canary.gates` (the tests and their verdicts), :mod:`~lifecycle.canary.rollout`
+(the plan, looks, bounded holds, promotion), :mod:`~lifecycle.canary.simulate` (the policy's error
+rates, measured on simulated rollouts), :mod:`~lifecycle.canary.plots`,
+:mod:`~lifecycle.canary.traffic` (client traffic that keeps every answer).
 
 Taught in notebooks/06_canary_release.ipynb.
 """
@@ -25,17 +28,29 @@ _EXPORTS = {
     "serve_router": "lifecycle.canary.router",
     "user_bucket": "lifecycle.canary.router",
     "routes_to_canary": "lifecycle.canary.router",
-    "ArmSample": "lifecycle.canary.gates",
+    "StepEvidence": "lifecycle.canary.evidence",
+    "summarise_answers": "lifecycle.canary.evidence",
+    "VERDICTS": "lifecycle.canary.gates",
     "GateResult": "lifecycle.canary.gates",
     "ErrorRateGate": "lifecycle.canary.gates",
+    "FlagRateGate": "lifecycle.canary.gates",
     "LatencyGate": "lifecycle.canary.gates",
     "ScoreDistributionGate": "lifecycle.canary.gates",
     "PrecisionGate": "lifecycle.canary.gates",
     "default_gates": "lifecycle.canary.gates",
+    "combine_verdicts": "lifecycle.canary.gates",
     "RolloutPlan": "lifecycle.canary.rollout",
     "CanaryRollout": "lifecycle.canary.rollout",
     "StepResult": "lifecycle.canary.rollout",
-    "plot_timeline": "lifecycle.canary.rollout",
+    "Look": "lifecycle.canary.rollout",
+    "KINDS": "lifecycle.canary.simulate",
+    "Traffic": "lifecycle.canary.simulate",
+    "simulate_policy": "lifecycle.canary.simulate",
+    "simulate_kinds": "lifecycle.canary.simulate",
+    "summarise_policy": "lifecycle.canary.simulate",
+    "peeking_false_alarms": "lifecycle.canary.simulate",
+    "plot_timeline": "lifecycle.canary.plots",
+    "plot_policy": "lifecycle.canary.plots",
     "send_requests": "lifecycle.canary.traffic",
 }
 __all__ = sorted(_EXPORTS)

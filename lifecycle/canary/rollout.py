@@ -1,100 +1,156 @@
-"""A canary rollout: raise the canary's weight step by step, gate each step, roll back or promote.
+"""A canary rollout: shadow first, then a growing share of users, each step gated by statistics.
 
-:class:`RolloutPlan` says how: the weights (default 5 → 25 → 50 → 100) and how much traffic a
-step needs before its gates may judge. :class:`CanaryRollout` does it: at each weight it sends
-the next transactions through the router, waits for the step's evidence (at least
-``min_requests`` requests, and ``min_canary_requests`` of them on the canary), then runs every
-gate on the canary against stable. The first failed gate rolls back at once (weight 0); passing
-the 100% step promotes (the caller's ``promote``, e.g. moving the registry alias ``champion``).
+:class:`RolloutPlan` says how: the steps (default shadow → 5 → 25 → 50 → 100) and the traffic a
+step may use. :class:`CanaryRollout` does it, step by step:
 
-At 100% stable gets no traffic of its own; its reference is then what it answered in the
-earlier steps.
+1. set the router's weight (in shadow, mirror every request to the canary; users get stable's answer);
+2. send ``min_requests`` transactions, then **look**: every gate reads the evidence of all steps so
+   far and says advance, hold or roll back;
+3. on hold, send ``look_every`` more and look again, up to ``max_requests`` (``shadow_max_requests``
+   in shadow, which exposes nobody and so may take longer); a step still holding then rolls back
+   with "not enough evidence to promote" (the safe default: the canary has not earned more traffic);
+4. the first rollback sends everyone to stable at once; when the last judged step advances, the
+   canary gets 100% and ``promote`` runs.
+
+The last judgement happens while stable still serves its share (at 50% by default): at 100%
+stable has no traffic left to compare with, and comparing with what it did earlier, at another
+load, is not like with like.
 
 Taught in notebooks/06_canary_release.ipynb.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from lifecycle.canary.gates import ArmSample, GateResult, default_gates
+from lifecycle.canary.evidence import CANARY_ARM, SHADOW, STABLE_ARM, StepEvidence, summarise_answers
+from lifecycle.canary.gates import VERDICTS, GateResult, LatencyGate, combine_verdicts, default_gates
 from lifecycle.canary.router import CANARY, STABLE, RouterServer
 from lifecycle.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class RolloutPlan:
-    """The steps of a rollout and the evidence each needs.
+    """The steps of a rollout and the traffic each may use.
 
     Args:
-        steps: canary weights in percent, increasing, ending at 100.
-        min_requests: requests every step sends before its gates judge.
-        min_canary_requests: the canary's requests a step needs; a step that has fewer after
-            ``min_requests`` sends more, ``min_requests // 4`` at a time.
-        max_requests: the most a step sends; a canary still short of evidence then fails.
+        steps: ``"shadow"`` (optional, first), then canary weights in percent, increasing, ending at
+            100. Every step but the last is judged; reaching the last promotes.
+        min_requests: requests a step sends before its first look.
+        max_requests: the most a step sends; a step still holding then rolls back.
+        shadow_max_requests: the most the shadow step sends (default ``2 * max_requests``: shadow
+            exposes no user, so a longer hold costs only time).
+        look_every: requests between looks while a step holds (default ``min_requests // 2``).
+        min_canary_requests: canary answers a step needs before it may advance (a 5% step of few
+            requests must still expose the canary to real traffic).
         concurrency: requests in flight at once.
 
     Raises:
-        ConfigError: steps that do not increase within 1–100 and end at 100, or counts below 1.
+        ConfigError: steps that are not an optional shadow followed by increasing weights ending at
+            100, or counts below 1.
     """
 
-    steps: tuple[int, ...] = (5, 25, 50, 100)
+    steps: tuple[Any, ...] = (SHADOW, 5, 25, 50, 100)
     min_requests: int = 400
+    max_requests: int = 4_000
+    shadow_max_requests: int | None = None
+    look_every: int | None = None
     min_canary_requests: int = 20
-    max_requests: int = 1_600
     concurrency: int = 16
 
     def __post_init__(self) -> None:
-        steps = tuple(int(s) for s in self.steps)
-        object.__setattr__(self, "steps", steps)
-        if not steps or steps[-1] != 100 or any(not a < b for a, b in zip((0, *steps), steps, strict=False)):
-            raise ConfigError(f"rollout steps must increase from above 0 and end at 100, got {list(steps)}; "
-                              "e.g. (5, 25, 50, 100)")
+        raw = list(self.steps)
+        shadow = bool(raw) and isinstance(raw[0], str) and raw[0].lower() == SHADOW
+        try:
+            weights = [int(s) for s in raw[shadow:] if not isinstance(s, bool)]
+        except (TypeError, ValueError):
+            weights = []
+        ok = (len(weights) == len(raw) - shadow and weights and weights[-1] == 100 and len(raw) >= 2
+              and all(a < b for a, b in zip((0, *weights), weights, strict=False)))
+        if not ok:
+            raise ConfigError(f"rollout steps must be an optional 'shadow' then weights increasing from above 0 to "
+                              f"100, with at least one step before 100; got {raw}; e.g. ('shadow', 5, 25, 50, 100)")
+        object.__setattr__(self, "steps", tuple([SHADOW] * shadow + weights))
+        object.__setattr__(self, "look_every", self.look_every or max(self.min_requests // 2, 1))
+        object.__setattr__(self, "shadow_max_requests", self.shadow_max_requests or 2 * self.max_requests)
         counts = {"min_requests": self.min_requests, "min_canary_requests": self.min_canary_requests,
-                  "concurrency": self.concurrency}
-        if min(counts.values()) < 1 or self.max_requests < self.min_requests:
+                  "concurrency": self.concurrency, "look_every": self.look_every}
+        if min(counts.values()) < 1 or min(self.max_requests, self.shadow_max_requests) < self.min_requests:
             raise ConfigError(f"rollout plan needs counts of at least 1 and max_requests >= min_requests, got "
-                              f"{counts} and max_requests={self.max_requests}")
+                              f"{counts}, max_requests={self.max_requests} and "
+                              f"shadow_max_requests={self.shadow_max_requests}")
+
+    @property
+    def judged_steps(self) -> tuple[Any, ...]:
+        """The steps whose gates decide (all but the last, which is where promotion puts the canary)."""
+        return self.steps[:-1]
+
+    def step_max_requests(self, step: Any) -> int:
+        """The most requests ``step`` (``"shadow"`` or a weight) may send."""
+        return self.shadow_max_requests if step == SHADOW else self.max_requests
+
+    def step_looks(self, step: Any) -> int:
+        """The most looks ``step`` may take."""
+        return 1 + math.ceil((self.step_max_requests(step) - self.min_requests) / self.look_every)
+
+    @property
+    def max_looks(self) -> int:
+        """The most looks a rollout can take: the gates that test at each look share their α over these."""
+        return sum(self.step_looks(step) for step in self.judged_steps)
 
     @property
     def most_requests(self) -> int:
         """The most traffic the whole rollout can need."""
-        return len(self.steps) * self.max_requests
+        return sum(self.step_max_requests(step) for step in self.judged_steps)
+
+    def check_gates(self, gates: Sequence[Any]) -> None:
+        """Refuse gates this plan cannot serve: latency is compared at equal load only (shadow or 50%).
+
+        Raises:
+            ConfigError: a latency gate with no judged shadow or 50% step.
+        """
+        if any(isinstance(gate, LatencyGate) for gate in gates) and not any(
+                step in (SHADOW, 50) for step in self.judged_steps):
+            raise ConfigError(f"the latency gate compares the arms under equal load, at a shadow or a 50% step, and "
+                              f"the plan {list(self.steps)} judges neither; add one, e.g. "
+                              f"{[SHADOW, *self.steps]}, or leave the latency gate out")
+
+
+@dataclass
+class Look:
+    """One look at a step: the traffic so far, every gate's verdict, and the step's."""
+
+    number: int
+    requests: int
+    canary_requests: int
+    gates: list[GateResult]
+    verdict: str
+
+    def holding(self) -> list[str]:
+        return [g.gate for g in self.gates if g.verdict == "hold"]
+
+    def rolling_back(self) -> list[str]:
+        return [g.gate for g in self.gates if g.verdict == "rollback"]
 
 
 @dataclass
 class StepResult:
-    """One step: its traffic, the evidence of each arm, and the gates' verdicts."""
+    """One step: its looks, its evidence, and how it ended (``verdict`` and ``reason``)."""
 
+    name: str  # "shadow" or e.g. "25%"
     weight: int
-    requests: int
-    canary: ArmSample
-    stable: ArmSample  # the reference the gates compared with
-    reference: str  # "this step" or "earlier steps"
-    gates: list[GateResult]
-    seconds: float
-
-    @property
-    def passed(self) -> bool:
-        return all(result.passed for result in self.gates)
-
-    @property
-    def failed(self) -> list[GateResult]:
-        return [result for result in self.gates if not result.passed]
-
-    def row(self) -> dict[str, Any]:
-        """The step as one row of :meth:`CanaryRollout.timeline`."""
-        return {"weight": self.weight, "requests": self.requests, "canary_requests": self.canary.requests,
-                "canary_error_rate": self.canary.error_rate, "stable_error_rate": self.stable.error_rate,
-                "canary_p99_ms": self.canary.latency_ms(99), "stable_p99_ms": self.stable.latency_ms(99),
-                "canary_flagged": self.canary.flagged_share, "stable_flagged": self.stable.flagged_share,
-                "stable_reference": self.reference, "passed": self.passed,
-                "failed_gates": ", ".join(result.gate for result in self.failed), "seconds": self.seconds}
+    shadow: bool
+    evidence: StepEvidence
+    looks: list[Look] = field(default_factory=list)
+    verdict: str = "hold"
+    reason: str = ""
+    seconds: float = 0.0
 
 
 class CanaryRollout:
@@ -102,26 +158,29 @@ class CanaryRollout:
 
     Args:
         router_server: the router, served (see :func:`~lifecycle.canary.router.serve_router`).
-        plan: the steps and the evidence per step (default :class:`RolloutPlan`).
-        gates: callables ``(canary, stable, labels) -> GateResult`` (default
-            :func:`~lifecycle.canary.gates.default_gates`).
-        promote: called once after the 100% step passes, e.g. to move the ``champion`` alias;
+        plan: the steps and their traffic (default :class:`RolloutPlan`).
+        gates: the gates every look asks (default :func:`~lifecycle.canary.gates.default_gates`).
+        promote: called once when the last judged step advances, e.g. to move the ``champion`` alias;
             its return value is kept in ``promotion_``.
+
+    Raises:
+        ConfigError: gates the plan cannot serve (see :meth:`RolloutPlan.check_gates`).
 
     Attributes (after :meth:`run`):
         steps_: a :class:`StepResult` per step taken.
         answers_: every client request's answer (see :func:`~lifecycle.canary.traffic.send_requests`)
-            with its ``step`` and ``weight``.
-        promoted_: whether every step passed and ``promote`` ran.
-        rolled_back_at_: the weight whose gates failed (None when promoted).
+            with its ``step`` (name) and ``look``.
+        promoted_: whether the canary earned 100% and ``promote`` ran.
+        rolled_back_at_: the step that rolled back (``"shadow"`` or a weight), or None.
+        verdicts_: the step's verdict at every look, in order.
     """
 
     def __init__(self, router_server: RouterServer, plan: RolloutPlan | None = None,
-                 gates: Sequence[Callable[..., GateResult]] | None = None,
-                 promote: Callable[[], Any] | None = None) -> None:
+                 gates: Sequence[Any] | None = None, promote: Callable[[], Any] | None = None) -> None:
         self.router_server = router_server
         self.plan = plan or RolloutPlan()
         self.gates = list(gates) if gates is not None else default_gates()
+        self.plan.check_gates(self.gates)
         self.promote = promote
 
     def run(self, bodies: Sequence[dict[str, Any]], labels: Mapping[str, int] | None = None) -> CanaryRollout:
@@ -129,76 +188,118 @@ class CanaryRollout:
 
         Args:
             bodies: transactions as JSON-ready dicts, in time order; each is sent once.
-            labels: ``transaction_id → is_fraud`` for the precision gate; read after each step
-                (late labels), and only for that step's transactions.
+            labels: ``transaction_id → is_fraud``, the late feedback the precision gate reads; at each
+                look, the labels of the step's answered transactions count as come back.
 
         Raises:
             ConfigError: the router has already rolled back, or ``bodies`` ran out before the plan finished.
         """
-        from lifecycle.canary.traffic import send_requests
-
-        router, url = self.router_server.router, f"{self.router_server.url}/predict"
+        router = self.router_server.router
         if router.rollback_reason_:
             raise ConfigError(f"this router has already rolled back ({router.rollback_reason_}); "
                               "start a new CanaryRouter for a new rollout")
         self.steps_: list[StepResult] = []
         self.promoted_, self.rolled_back_at_, self.promotion_ = False, None, None
-        answers, position, stable_before = [], 0, []
-        for number, weight in enumerate(self.plan.steps, start=1):
-            window = router.set_weight(weight, f"step {number}: {weight}%")
-            started, sent = time.monotonic(), 0
-            while sent < self.plan.max_requests:
-                size = min(self.plan.min_requests if sent == 0 else max(self.plan.min_requests // 4, 1),
-                           self.plan.max_requests - sent)
-                if position + size > len(bodies):
-                    raise ConfigError(f"the rollout ran out of traffic at step {number} ({weight}%): it had "
-                                      f"{len(bodies)} transactions; give it up to {self.plan.most_requests}")
-                answers.append(send_requests(url, list(bodies[position:position + size]), self.plan.concurrency)
-                               .assign(step=number, weight=weight))
-                position, sent = position + size, sent + size
-                if router.rollback_reason_ or window.routed(CANARY) >= self.plan.min_canary_requests:
-                    break
-            window.wait_idle()
-            step = self._judge(window, weight, sent, stable_before, labels, time.monotonic() - started)
-            self.steps_.append(step)
-            if not step.passed:
-                router.rollback(f"step {number} ({weight}%) failed {', '.join(g.gate for g in step.failed)}")
-                self.rolled_back_at_ = weight
+        self._answers: list[pd.DataFrame] = []
+        self._position = 0
+        for number, step in enumerate(self.plan.judged_steps, start=1):
+            result = self._take_step(number, step, bodies, labels)
+            self.steps_.append(result)
+            if result.verdict == "rollback":
+                router.rollback(f"{result.name} step: {result.reason}")
+                self.rolled_back_at_ = step
                 break
-            stable_before.append(ArmSample.from_answers(window.answers[STABLE]))
         else:
+            router.set_weight(100, "promoted: every judged step advanced")
             self.promotion_ = self.promote() if self.promote is not None else None
             self.promoted_ = True
-        self.answers_ = pd.concat(answers, ignore_index=True)
+        self.answers_ = pd.concat(self._answers, ignore_index=True)
         return self
 
-    def _judge(self, window: Any, weight: int, sent: int, stable_before: list[ArmSample],
-               labels: Mapping[str, int] | None, seconds: float) -> StepResult:
-        canary = ArmSample.from_answers(window.answers[CANARY])
-        stable = ArmSample.from_answers(window.answers[STABLE])
-        reference = "this step"
-        if stable.answered < self.plan.min_canary_requests and stable_before:
-            stable, reference = ArmSample.pooled(stable_before), "earlier steps"
-        results = []
+    def _take_step(self, number: int, step: Any, bodies: Sequence[dict[str, Any]],
+                   labels: Mapping[str, int] | None) -> StepResult:
+        from lifecycle.canary.traffic import send_requests
+
+        router, url = self.router_server.router, f"{self.router_server.url}/predict"
+        shadow = step == SHADOW
+        weight = 0 if shadow else int(step)
+        name = SHADOW if shadow else f"{weight}%"
+        window = router.set_weight(weight, f"step {number}: {name}", shadow=shadow)
+        started, sent, most = time.monotonic(), 0, self.plan.step_max_requests(step)
+        result = StepResult(name, weight, shadow, StepEvidence.empty(weight, shadow))
+        while True:
+            size = min(self.plan.min_requests if sent == 0 else self.plan.look_every, most - sent)
+            if self._position + size > len(bodies):
+                raise ConfigError(f"the rollout ran out of traffic at the {name} step: it had {len(bodies)} "
+                                  f"transactions; give it up to {self.plan.most_requests}")
+            sent_now = send_requests(url, list(bodies[self._position:self._position + size]), self.plan.concurrency)
+            self._answers.append(sent_now.assign(step=name, look=len(result.looks) + 1))
+            self._position, sent = self._position + size, sent + size
+            window.wait_idle()
+            result.evidence = summarise_answers(window.answers[CANARY], window.answers[STABLE], weight, shadow, labels,
+                                                timeout_ms=1000 * router.canary_timeout)
+            look = self._look(len(result.looks) + 1, sent, [s.evidence for s in self.steps_] + [result.evidence])
+            result.looks.append(look)
+            if look.verdict != "hold" or sent >= most:
+                break
+        result.reason = self._reason(look, name, sent)  # a step still holding at its maximum rolls back
+        result.verdict = look.verdict
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _look(self, number: int, sent: int, evidence: list[StepEvidence]) -> Look:
+        results = [gate(evidence, self.plan.max_looks) for gate in self.gates]
         reason = self.router_server.router.rollback_reason_
         if reason:
-            results.append(GateResult("canary_available", False, f"the router rolled back by itself: {reason}"))
-        elif canary.requests < self.plan.min_canary_requests:
-            results.append(GateResult("evidence", False, f"the canary got {canary.requests} of {sent} requests; "
-                                                         f"the plan needs {self.plan.min_canary_requests}",
-                                      {"canary_requests": canary.requests}))
-        results += [gate(canary, stable, labels) for gate in self.gates]
-        return StepResult(weight, sent, canary, stable, reference, results, round(seconds, 3))
+            results.insert(0, GateResult("canary_available", "rollback", f"the router rolled back by itself: {reason}"))
+        canary_requests = int(evidence[-1].requests[0, CANARY_ARM])
+        codes = [[VERDICTS.index(r.verdict)] for r in results]
+        verdict = VERDICTS[int(combine_verdicts(codes, [canary_requests], self.plan.min_canary_requests)[0])]
+        return Look(number, sent, canary_requests, results, verdict)
+
+    def _reason(self, look: Look, name: str, sent: int) -> str:
+        if look.verdict == "rollback":
+            return "failed " + ", ".join(look.rolling_back())
+        if look.verdict == "advance":
+            return "every gate advanced"
+        waiting = look.holding() or [f"the canary's answers ({look.canary_requests} of "
+                                     f"{self.plan.min_canary_requests} needed)"]
+        look.verdict = "rollback"
+        return f"not enough evidence to promote: after {sent:,} requests at the {name} step, still holding: " + \
+            ", ".join(waiting)
 
     def _check_run(self) -> None:
         if not hasattr(self, "steps_"):
             raise ConfigError("this CanaryRollout has not run yet; call .run(bodies, labels) first")
 
-    def timeline(self) -> pd.DataFrame:
-        """One row per step taken: weight, traffic, error rates, p99 latencies, flagged shares, verdict."""
+    @property
+    def verdicts_(self) -> list[str]:
         self._check_run()
-        rows = [step.row() for step in self.steps_]
-        return pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="step"))
+        return [look.verdict for step in self.steps_ for look in step.looks]
+
+    def timeline(self) -> pd.DataFrame:
+        """One row per look: the step, traffic, per-user flag shares of both arms, and the verdicts."""
+        self._check_run()
+        rows = []
+        for step in self.steps_:
+            for look in step.looks:
+                gates = {g.gate: g.verdict for g in look.gates}
+                rows.append({"step": step.name, "look": look.number, "requests": look.requests,
+                             "canary_answers": look.canary_requests, **gates, "verdict": look.verdict})
+        return pd.DataFrame(rows)
+
+    def evidence_table(self) -> pd.DataFrame:
+        """Per step taken, per arm: requests, users, and the shares of users failed and flagged."""
+        self._check_run()
+        rows = []
+        for step in self.steps_:
+            e = step.evidence
+            for arm, label in ((CANARY_ARM, "canary"), (STABLE_ARM, "stable")):
+                users = max(int(e.users[0, arm]), 1)
+                rows.append({"step": step.name, "arm": label, "requests": int(e.requests[0, arm]),
+                             "users": int(e.users[0, arm]), "failed_users": int(e.failed_users[0, arm]) / users,
+                             "flagged_users": int(e.flagged_users[0, arm]) / users})
+        return pd.DataFrame(rows).set_index(["step", "arm"])
 
     @property
     def dropped_requests(self) -> int:
@@ -206,50 +307,23 @@ class CanaryRollout:
         self._check_run()
         return int((self.answers_["status"] != 200).sum())
 
-    def report(self) -> str:
-        """Every step's gates, one line each, and the outcome."""
+    def report(self, every_look: bool = False) -> str:
+        """Each step's deciding look in full (every gate's verdict and numbers), earlier looks one line
+        each (or in full with ``every_look``), and the outcome."""
         self._check_run()
         lines = []
         for step in self.steps_:
-            lines.append(f"step {step.weight}%: {step.requests} requests, {step.canary.requests} to the canary "
-                         f"(stable reference: {step.reference})")
-            lines += [f"  {result}" for result in step.gates]
-        outcome = (f"promoted after {len(self.steps_)} steps" if self.promoted_
-                   else f"rolled back at {self.rolled_back_at_}%: weight is now {self.router_server.router.weight_}")
+            lines.append(f"{step.name} step: {len(step.looks)} look(s), {step.looks[-1].requests:,} requests, "
+                         f"{step.looks[-1].canary_requests:,} to the canary: {step.verdict} ({step.reason})")
+            for look in step.looks:
+                last = look is step.looks[-1]
+                if last or every_look:
+                    lines.append(f"  look {look.number} ({look.requests:,} requests): {look.verdict}")
+                    lines += [f"    {result}" for result in look.gates]
+                else:
+                    lines.append(f"  look {look.number} ({look.requests:,} requests): {look.verdict} "
+                                 f"(holding: {', '.join(look.holding()) or 'the canary answers'})")
+        router = self.router_server.router
+        outcome = (f"promoted after {len(self.steps_)} judged steps: weight is now {router.weight_}" if self.promoted_
+                   else f"rolled back at the {self.steps_[-1].name} step: weight is now {router.weight_}")
         return "\n".join([*lines, outcome])
-
-
-def plot_timeline(rollouts: Mapping[str, CanaryRollout]) -> Any:
-    """Per step: the canary's weight, and the error rate, p99 latency and flagged share of canary and
-    stable; one column per rollout. A rollback shows as a last point at weight 0, named by its gates.
-
-    Returns:
-        The matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(4, len(rollouts), figsize=(4.8 * len(rollouts), 8.5), sharex="col", squeeze=False)
-    for column, (title, rollout) in enumerate(rollouts.items()):
-        table = rollout.timeline()
-        steps, ticks = list(range(1, len(table) + 1)), [f"{weight}%" for weight in table["weight"]]
-        weight_axis, error_axis, latency_axis, flagged_axis = axes[:, column]
-        weight_axis.plot(steps, table["weight"], marker="o", color="#3b6ea5")
-        if rollout.rolled_back_at_ is not None:
-            after = len(steps) + 1
-            weight_axis.plot([len(steps), after], [rollout.rolled_back_at_, 0], marker="o", color="#c0392b")
-            weight_axis.annotate(table["failed_gates"].iloc[-1], (after, 0), color="#c0392b", ha="right",
-                                 xytext=(0, 12), textcoords="offset points")
-            ticks.append("rolled back")
-        weight_axis.set(title=title, ylabel="canary weight (%)", ylim=(-5, 110))
-        for arm, color in (("canary", "#e67e22"), ("stable", "#2c3e50")):
-            error_axis.plot(steps, 100 * table[f"{arm}_error_rate"], marker="o", color=color, label=arm)
-            latency_axis.plot(steps, table[f"{arm}_p99_ms"], marker="o", color=color, label=arm)
-            flagged_axis.plot(steps, 100 * table[f"{arm}_flagged"], marker="o", color=color, label=arm)
-        error_axis.set(ylabel="error rate (%)", ylim=(-1, max(10, 100 * table["canary_error_rate"].max() + 5)))
-        latency_axis.set(ylabel="p99 latency (ms)", ylim=(0, None))
-        flagged_axis.set(ylabel="flagged as fraud (%)", ylim=(-2, 105), xlabel="step (canary weight)")
-        flagged_axis.set_xticks(range(1, len(ticks) + 1), ticks)
-        flagged_axis.set_xlim(0.5, len(ticks) + 0.5)
-        error_axis.legend(loc="upper left")
-    fig.tight_layout()
-    return fig

@@ -6,14 +6,19 @@ monotone: raising the weight from 5 to 25 keeps the first 5% of users on the can
 answer says who served it in the headers ``x-served-by`` (``stable`` or ``canary``),
 ``x-model-version`` and ``x-canary-weight``.
 
+**Shadow mode** (``set_weight(0, shadow=True)``): every request also goes to the canary, in
+parallel, and its answer is recorded but never returned; users get stable's answer only. The
+gates then compare the two models on the same requests, with no user exposed to the canary.
+
 Safety, the point of a canary:
 
 * the weight and the record of the current step are swapped together in one assignment, so a
   request sees the old or the new split, never half of each, and none waits or is dropped;
 * when the canary fails a request (no connection, a 5xx, a timeout) the router answers it from
   the stable server and counts a canary error: scoring is idempotent, so the retry is safe;
-* when the canary cannot be reached at all (refused connections, or several failures in a row)
-  the router rolls back by itself: weight 0, with the reason in :attr:`CanaryRouter.rollback_reason_`.
+* when the canary cannot be reached at all (refused connections, or several failures in a row that
+  are not timeouts) the router rolls back by itself: weight 0, with the reason in
+  :attr:`CanaryRouter.rollback_reason_`. Slowness is for the gates to judge, against stable.
 
 Taught in notebooks/06_canary_release.ipynb.
 """
@@ -61,6 +66,7 @@ class Answer:
     model_version: str | None = None
     fallback: bool = False  # a stable answer to a request the canary failed
     error: str | None = None
+    mirror: bool = False  # a shadow call: the canary's answer, recorded and not returned
 
 
 @dataclass
@@ -68,9 +74,10 @@ class StepWindow:
     """What the router did while one weight was in force: every call to each arm."""
 
     weight: int
+    shadow: bool = False
     started: float = field(default_factory=time.monotonic)
     requests: int = 0  # client requests routed in this window
-    in_flight: int = 0
+    in_flight: int = 0  # requests being answered, and shadow calls not finished
     answers: dict[str, list[Answer]] = field(default_factory=lambda: {STABLE: [], CANARY: []})
 
     def routed(self, arm: str) -> int:
@@ -78,7 +85,7 @@ class StepWindow:
         return len(self.answers[arm]) - (sum(a.fallback for a in self.answers[arm]) if arm == STABLE else 0)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until no request routed in this window is still being answered."""
+        """Wait until no request routed in this window is still being answered (shadow calls included)."""
         deadline = time.monotonic() + timeout
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -93,10 +100,11 @@ class CanaryRouter:
         weight: the canary's share of users, in percent (0–100).
         canary_timeout: seconds a canary may take before the request goes to stable instead.
         stable_timeout: seconds the stable server may take.
-        max_consecutive_failures: canary failures in a row that roll back by themselves.
+        max_consecutive_failures: canary failures in a row (timeouts aside) that roll back by themselves.
 
     Attributes:
         weight_: the canary's current weight.
+        shadow_: whether every request is mirrored to the canary (its answers recorded, not returned).
         window_: the :class:`StepWindow` of the current weight; ``windows_`` holds all of them.
         rollback_reason_: why the router rolled back by itself, or None.
         events_: every weight change: ``{"seconds", "weight", "reason"}``.
@@ -120,9 +128,10 @@ class CanaryRouter:
         self.windows_: list[StepWindow] = []
         self.events_: list[dict[str, Any]] = []
         self.rollback_reason_: str | None = None
-        self._route: tuple[int, StepWindow]
+        self._route: tuple[int, bool, StepWindow]
         self.set_weight(weight, "start")
         self._session: Any = None
+        self._mirrors: set[Any] = set()  # shadow calls in flight (asyncio keeps only weak references)
         self._app = self._build_app()
 
     @property
@@ -130,25 +139,37 @@ class CanaryRouter:
         return self._route[0]
 
     @property
-    def window_(self) -> StepWindow:
+    def shadow_(self) -> bool:
         return self._route[1]
 
-    def set_weight(self, weight: int, reason: str = "") -> StepWindow:
+    @property
+    def window_(self) -> StepWindow:
+        return self._route[2]
+
+    def set_weight(self, weight: int, reason: str = "", shadow: bool = False) -> StepWindow:
         """Give the canary ``weight`` percent of users; returns the new step's window.
 
         The weight and its window change in one assignment: each request reads both at once.
 
+        Args:
+            weight: the canary's share of users, in percent.
+            reason: why, for :attr:`events_`.
+            shadow: mirror every request to the canary (weight must be 0: users get stable's answers).
+
         Raises:
-            ConfigError: a weight outside 0–100.
+            ConfigError: a weight outside 0–100, or shadow with a weight above 0.
         """
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= BUCKETS:
             raise ConfigError(f"canary weight must be a whole percent from 0 to {BUCKETS}, got {weight!r}")
+        if shadow and weight:
+            raise ConfigError(f"a shadow step serves every user from stable: use weight 0 with shadow=True, "
+                              f"got weight {weight}")
         with self._lock:
-            window = StepWindow(weight)
-            self._route = (weight, window)
+            window = StepWindow(weight, shadow)
+            self._route = (weight, shadow, window)
             self.windows_.append(window)
             self.events_.append({"seconds": round(time.monotonic() - self._started, 3), "weight": weight,
-                                 "reason": reason})
+                                 "shadow": shadow, "reason": reason})
         return window
 
     def rollback(self, reason: str) -> StepWindow:
@@ -186,10 +207,12 @@ class CanaryRouter:
 
         body = await request.body()
         user_id = _user_id(body)
-        weight, window = self._route  # one read: this request's split and step
+        weight, shadow, window = self._route  # one read: this request's split and step
         arm = CANARY if user_id is not None and routes_to_canary(user_id, weight) else STABLE
         window.requests += 1
         window.in_flight += 1
+        if shadow and user_id is not None:
+            self._mirror(body, window, user_id)
         try:
             answer, content = await self._call(arm, body, window, user_id)
             served_by = arm
@@ -205,8 +228,22 @@ class CanaryRouter:
         finally:
             window.in_flight -= 1
 
+    def _mirror(self, body: bytes, window: StepWindow, user_id: str) -> None:
+        """Send a copy of the request to the canary, in parallel with stable's call; nobody waits for it."""
+        import asyncio
+
+        window.in_flight += 1
+        task = asyncio.ensure_future(self._call(CANARY, body, window, user_id, mirror=True))
+        self._mirrors.add(task)
+
+        def done(finished: Any) -> None:
+            self._mirrors.discard(finished)
+            window.in_flight -= 1
+
+        task.add_done_callback(done)
+
     async def _call(self, arm: str, body: bytes, window: StepWindow, user_id: str | None,
-                    fallback: bool = False) -> tuple[Answer, bytes]:
+                    fallback: bool = False, mirror: bool = False) -> tuple[Answer, bytes]:
         import aiohttp
 
         url = self.canary_url if arm == CANARY else self.stable_url
@@ -219,7 +256,8 @@ class CanaryRouter:
                 content, status = await response.read(), response.status
         except (TimeoutError, aiohttp.ClientError) as err:
             error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        answer = Answer(None, user_id, status, (time.perf_counter() - started) * 1000, fallback=fallback, error=error)
+        answer = Answer(None, user_id, status, (time.perf_counter() - started) * 1000, fallback=fallback, error=error,
+                        mirror=mirror)
         if status == 200:
             parsed = json.loads(content)
             answer.transaction_id = parsed.get("transaction_id")
@@ -234,24 +272,34 @@ class CanaryRouter:
         return answer, content
 
     def _watch_canary(self, answer: Answer) -> None:
-        """Roll back when the canary is gone: refused connections, or failures in a row."""
+        """Roll back when the canary is gone: refused connections, or failures in a row.
+
+        A timeout is not counted here: on a busy machine both servers slow down, and whether the
+        canary is slower than stable is the error and latency gates' question, asked of both arms
+        alike. A dead or failing server (no connection, a reset, 5xx) is this watch's.
+        """
+        if answer.status == 0 and (answer.error or "").startswith("TimeoutError"):
+            return
         failed = not 0 < answer.status < 500
         self._consecutive_failures = self._consecutive_failures + 1 if failed else 0
         refused = failed and answer.error is not None and answer.error.startswith("ClientConnectorError")
-        if self.weight_ and (refused or self._consecutive_failures >= self.max_consecutive_failures):
+        if (self.weight_ or self.shadow_) and (refused or self._consecutive_failures >= self.max_consecutive_failures):
             why = "refused the connection" if refused else f"failed {self._consecutive_failures} requests in a row"
-            self.rollback(f"the canary at {self.canary_url} {why} ({answer.error or answer.status})")
+            # The kind of error, not its text: the text names the canary's address, which changes every run.
+            kind = f"HTTP {answer.status}" if answer.status else (answer.error or "").split(":")[0]
+            self.rollback(f"the canary {why} ({kind})")
 
     async def _ready(self, _request: Any) -> Any:
         from starlette.responses import JSONResponse
 
-        return JSONResponse({"status": "ready", "weight": self.weight_})
+        return JSONResponse({"status": "ready", "weight": self.weight_, "shadow": self.shadow_})
 
     async def _state(self, _request: Any) -> Any:
         from starlette.responses import JSONResponse
 
         window = self.window_
-        return JSONResponse({"weight": self.weight_, "stable_url": self.stable_url, "canary_url": self.canary_url,
+        return JSONResponse({"weight": self.weight_, "shadow": self.shadow_, "stable_url": self.stable_url,
+                             "canary_url": self.canary_url,
                              "rollback_reason": self.rollback_reason_, "step_requests": window.requests,
                              "step_routed": {arm: window.routed(arm) for arm in (STABLE, CANARY)}})
 

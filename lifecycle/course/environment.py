@@ -86,7 +86,8 @@ def one_thread_per_pool(threads: int = 1) -> Any:
 
 
 def draw_lifecycle_map():
-    """Draw the seven stages as a loop: data → … → monitoring → (retrain) → training.
+    """Draw the seven stages as a loop: data → … → monitoring → (retrain) → data, each arrow running from
+    the edge of one stage's box to the edge of the next (matplotlib clips it to the two boxes).
 
     Returns:
         The matplotlib figure.
@@ -97,14 +98,16 @@ def draw_lifecycle_map():
     fig, ax = plt.subplots(figsize=(9, 4.2))
     angles = np.linspace(np.pi, -np.pi, len(STAGES), endpoint=False)
     points = np.c_[np.cos(angles) * 3.2, np.sin(angles) * 1.5]
-    for (number, stage, _, tool), (x, y) in zip(STAGES, points, strict=True):
-        ax.text(x, y, f"{number} {stage}\n{tool}", ha="center", va="center", fontsize=9,
-                bbox={"boxstyle": "round,pad=0.4", "fc": "#e8f1fb", "ec": "#3b6ea5"})
-    for i in range(len(STAGES)):
-        start, end = points[i], points[(i + 1) % len(STAGES)]
+    boxes = [ax.text(x, y, f"{number} {stage}\n{tool}", ha="center", va="center", fontsize=9,
+                     bbox={"boxstyle": "round,pad=0.4", "fc": "#e8f1fb", "ec": "#3b6ea5"})
+             for (number, stage, _, tool), (x, y) in zip(STAGES, points, strict=True)]
+    for i, box in enumerate(boxes):
+        following = boxes[(i + 1) % len(boxes)]
         colour = "#c0392b" if i == len(STAGES) - 1 else "#555555"
-        ax.annotate("", xy=start + 0.72 * (end - start), xytext=start + 0.28 * (end - start),
-                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5})
+        # Centre to centre, clipped where the line leaves one box and enters the next: it touches both.
+        ax.annotate("", xy=following.get_position(), xytext=box.get_position(),
+                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5, "shrinkA": 0, "shrinkB": 0,
+                                "patchA": box.get_bbox_patch(), "patchB": following.get_bbox_patch()})
     ax.text(0, 0, "drift detected →\nretrain on fresh data", ha="center", va="center", color="#c0392b", fontsize=9)
     ax.set_xlim(-4.3, 4.3)
     ax.set_ylim(-2.1, 2.1)

@@ -26,23 +26,37 @@ _MEASUREMENT = re.compile(rf"(?<![\w.\-/])(?:~|≈|about\s)?\d[\d,]*(?:\.\d+)?\s
 # Facts, not measurements: the rollout plan, percentiles' names, library versions, quoted claims.
 ALLOWED = (
     re.compile(r"\b5\s?%\s?→\s?25\s?%\s?→\s?50\s?%\s?→\s?100\s?%"),  # the rollout plan
-    re.compile(r"\b(?:5|25|50|100)\s?%"),  # the plan's steps, named one at a time
+    re.compile(r"(?<![\d.,])(?:5|25|50|100)\s?%"),  # the plan's steps, named one at a time (not 98.5%)
     re.compile(r"\bp(?:50|95|99)\b"),
     re.compile(r"\b2[–-]10\s?×"),  # the tutorial's "gRPC is 2–10× faster" claim, quoted to be examined
     re.compile(rf"\bv?\d+\.\d+(?:\.\d+)?\b(?!\s?{_UNITS}(?![\w/]))"),  # versions (a number with no unit)
     re.compile(r"\b95\s?%\s+(?:interval|confidence|CI)"),  # an interval's level, a choice not a measurement
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LEVELS = r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)"
 _NOISE = (
     ("a library warning", re.compile(r"\b\w*(?:Warning|WARNING)\b[:\s]")),
-    ("a library log line", re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:INFO|WARNING|ERROR)", re.M)),
+    ("a library log line", re.compile(  # MLflow's format; Prefect's and uvicorn's; Python's default; Jupyter's
+        rf"^(?:\d{{4}}/\d\d/\d\d \d\d:\d\d:\d\d {_LEVELS}|\d\d:\d\d:\d\d\.\d{{3}} \| {_LEVELS}\s*\||{_LEVELS}:[\w.]+:|"
+        rf"\[\w+\] {_LEVELS} \|)", re.M)),
     ("MLflow's run link", re.compile(r"🏃 View run|🧪 View experiment")),
     ("a banner", re.compile(r"Star us on GitHub|What's next\?|Creating initial MLflow database tables")),
+    ("MLflow's registry chatter", re.compile(r"Successfully registered model|Created version '\d+' of model|"
+                                             r"Registered model '[^']+' already exists")),
     ("a progress bar", re.compile(r"\d+%\|[█▏▎▍▌▋▊▉ #]*\||Downloading artifacts")),
-    ("an absolute path", re.compile(r"(?<![\w.:/])/(?:work|tmp|home|root|usr|var|opt)/[\w.\-/]+")),
-    ("a port", re.compile(r"(?:127\.0\.0\.1|localhost):\d{2,5}\b")),
+    ("an absolute path", re.compile(  # also inside a URI (sqlite:////work/…, file:///home/…) and on Windows
+        r"(?:(?<![\w.:/])|(?<=:///)|(?<=[a-z]://))/(?:work|tmp|home|root|usr|var|opt|mnt|srv|private|Users|Volumes)/"
+        r"[\w.\-/]+|\b[A-Za-z]:\\(?:Users|Windows|Program Files)\\[^\s'\"]*")),
+    ("a port", re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})\b")),
     ("a process id", re.compile(r"\bpid[ =:]+\d+|\bprocess \d{3,}\b", re.I)),
+    ("an id that changes every run", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")),
 )
+# Ports a learner types, the same on every run (the tools' defaults, in commands to paste): not noise.
+# A port a server got from the OS (free_port) changes every run, and is.
+FIXED_PORTS = {"4200", "5000", "8000", "8002", "8888", "50051"}
+# A cell that shows a library's warning on purpose (caught and printed, to teach what it says) carries this
+# tag; it exempts that cell from the warning rule only, and a tagged cell that shows no warning is a finding.
+MEANT_WARNING_TAG = "shows-library-warning"
 _PLOTTING = re.compile(r"\bplt\.(?:subplots|figure|plot|bar|barh|hist|scatter)\b|\.plot(?:\.\w+)?\(|"
                        r"\bdraw_\w+\(|\bplot_\w+\(")
 
@@ -115,6 +129,8 @@ def _output_texts(cell: dict[str, Any]) -> list[str]:
 def output_noise(notebook: str | Path | dict) -> list[Finding]:
     """What an executed notebook's outputs show that is not meant for the learner.
 
+    Ports in :data:`FIXED_PORTS` are not flagged; nor is a warning in a cell tagged :data:`MEANT_WARNING_TAG`.
+
     Returns:
         One finding per pattern per cell (the first match is quoted).
     """
@@ -124,12 +140,16 @@ def output_noise(notebook: str | Path | dict) -> list[Finding]:
         if cell.get("cell_type") != "code":
             continue
         text = "\n".join(_output_texts(cell))
+        meant_warning = MEANT_WARNING_TAG in cell.get("metadata", {}).get("tags", [])
         if _ANSI.search(text):
             findings.append(Finding(name, index, "an ANSI escape", _ANSI.search(text).group(0)))
         for rule, pattern in _NOISE:
-            match = pattern.search(text)
-            if match:
-                findings.append(Finding(name, index, rule, match.group(0)[:80]))
+            matches = [m for m in pattern.finditer(text) if rule != "a port" or m.group(1) not in FIXED_PORTS]
+            if rule == "a library warning" and meant_warning:
+                if not matches:
+                    findings.append(Finding(name, index, f"a '{MEANT_WARNING_TAG}' tag on a cell that shows none", ""))
+            elif matches:
+                findings.append(Finding(name, index, rule, matches[0].group(0)[:80]))
     return findings
 
 

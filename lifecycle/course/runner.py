@@ -23,6 +23,7 @@ from lifecycle.errors import ConfigError, NotebookError
 RECORD_ENV = "LIFECYCLE_RECORD_FILE"
 PROFILES = ("smoke", "full")
 DEFAULT_CELL_TIMEOUT = 300
+BACKENDS = ("embedded", "services")  # embedded defaults, or the servers `lifecycle services up` started
 
 
 def record(**results: Any) -> dict[str, Any]:
@@ -133,7 +134,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def run_course(profile: str = "smoke", only: list[str] | None = None, overrides: dict[str, Any] | None = None,
                out: str | Path | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
-               settings: Settings | None = None, progress: bool = True) -> dict[str, Any]:
+               settings: Settings | None = None, progress: bool = True, backends: str = "embedded") -> dict[str, Any]:
     """Execute the lesson notebooks in order and write ``summary.json``.
 
     Args:
@@ -144,12 +145,16 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         cell_timeout: seconds any one cell may run before the notebook fails.
         settings: the settings to use (default: :func:`load_settings`).
         progress: show papermill's per-cell progress bar.
+        backends: ``embedded`` (a local DVC remote, sqlite MLflow, Prefect's own temporary server) or
+            ``services``: the environment in ``workspace/services.env`` (``lifecycle services up``), set
+            in this process, so every kernel inherits it, once every backend it names has answered.
 
     Returns:
         The summary written to ``<out>/summary.json``.
 
     Raises:
-        ConfigError: unknown profile, notebook or parameter.
+        ConfigError: unknown profile, notebook, parameter or backends; no services environment.
+        CommandError: a backend of ``services`` does not answer.
         NotebookError: a notebook failed; earlier notebooks' outputs and the summary are kept.
     """
     import papermill
@@ -168,9 +173,10 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
     # servers the lessons start (an HGB fit went from 0.3 s to 8–17 s). A user's own setting wins.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # offline: no usage reports from the kernels
+    os.environ.update(_backend_environment(backends, settings))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     (out / "records").mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"profile": profile, "notebooks": {}}
+    summary: dict[str, Any] = {"profile": profile, "backends": backends, "notebooks": {}}
     summary_path = out / "summary.json"
     started = time.perf_counter()
     for index, notebook in enumerate(notebooks, start=1):
@@ -201,6 +207,19 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         if run.status == "failed":
             raise NotebookError(run.name, run.cell, run.error, run.executed)
     return summary
+
+
+def _backend_environment(backends: str, settings: Settings) -> dict[str, str]:
+    """What ``backends`` adds to the kernels' environment: nothing for the embedded defaults."""
+    if backends not in BACKENDS:
+        raise ConfigError(f"unknown backends {backends!r}; choose one of {', '.join(BACKENDS)}")
+    if backends == "embedded":
+        return {}
+    from lifecycle.services import check_backends, read_services_env
+
+    env = read_services_env(settings)
+    check_backends(env)
+    return env
 
 
 def _declared_parameters(notebook: Path) -> set[str]:
@@ -262,7 +281,8 @@ def main_run(args: Any) -> int:
     only = [part for item in (args.only or []) for part in item.split(",") if part]
     try:
         summary = run_course(args.profile, only, parse_overrides(args.param or []), args.out,
-                             args.cell_timeout, progress=not args.no_progress)
+                             args.cell_timeout, progress=not args.no_progress,
+                             backends=getattr(args, "backends", "embedded"))
     except NotebookError as err:
         print(f"\nerror: {err}", file=sys.stderr)
         summary_file = Path(args.out or load_settings().build) / "summary.json"

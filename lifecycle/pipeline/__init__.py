@@ -3,7 +3,8 @@
 Modules: :mod:`~lifecycle.pipeline.stages` (ingest → validate → features → train → evaluate →
 register: files in, files out, parameters from ``params.yaml``; ``python -m lifecycle.pipeline
 STAGE`` runs one), :mod:`~lifecycle.pipeline.dvc` (``dvc.yaml`` from the stage list, ``dvc repro``
-in the lesson 01 sandbox), :mod:`~lifecycle.pipeline.flow` (the same stages as a Prefect flow),
+in the lesson 01 sandbox), :mod:`~lifecycle.pipeline.provenance` (the kit's code as parameters, the data
+version ingested), :mod:`~lifecycle.pipeline.flow` (the same stages as a Prefect flow),
 :mod:`~lifecycle.pipeline.prefect_server` (Prefect's settings and its local API server).
 
 Taught in notebooks/04_orchestration.ipynb.
@@ -17,12 +18,15 @@ from lifecycle._lazy import lazy_exports
 # neither DVC nor Prefect.
 _EXPORTS = {
     **{name: "lifecycle.pipeline.stages" for name in (
-        "SOURCE", "METRICS", "MODEL", "PARAMS_FILE", "DEFAULT_PARAMS", "STAGES", "STAGE_NAMES", "Stage", "get_stage",
+        "SOURCE", "METRICS", "MODEL", "PARAMS_FILE", "CODE_PARAMS_FILE", "DEFAULT_PARAMS", "STAGES", "STAGE_NAMES",
+        "Stage", "get_stage",
         "ingest_data", "validate_data", "build_feature_table", "train_model", "load_model_bundle", "evaluate_model",
         "register_model", "run_stage", "read_params")},
     **{name: "lifecycle.pipeline.dvc" for name in (
         "PIPELINE_FILES", "ReproRun", "pipeline_definition", "write_pipeline", "write_params", "set_param",
         "reset_pipeline", "parse_repro_output", "stage_environment", "reproduce", "commit_pipeline")},
+    **{name: "lifecycle.pipeline.provenance" for name in (
+        "code_params", "write_code_params", "stage_code_params", "ingested_lineage")},
     **{name: "lifecycle.pipeline.flow" for name in (
         "PREFECT_FOLDER", "TRANSIENT_ERRORS", "stage_fingerprint", "run_stage_task", "prefect_flow", "PrefectRun",
         "run_prefect_flow")},

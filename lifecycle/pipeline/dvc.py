@@ -22,22 +22,25 @@ from typing import Any
 
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
-from lifecycle.pipeline.stages import DEFAULT_PARAMS, METRICS, PARAMS_FILE, STAGES, read_params
+from lifecycle.pipeline.provenance import stage_code_params, write_code_params
+from lifecycle.pipeline.stages import CODE_PARAMS_FILE, DEFAULT_PARAMS, METRICS, PARAMS_FILE, STAGES, read_params
 from lifecycle.versioning import DATA_FILE, DataRepo, file_md5
 
-PIPELINE_FILES = ("dvc.yaml", "dvc.lock", PARAMS_FILE, METRICS)
+PIPELINE_FILES = ("dvc.yaml", "dvc.lock", PARAMS_FILE, CODE_PARAMS_FILE, METRICS)
 
 
-def pipeline_definition(params: dict[str, Any], python: str | None = None) -> dict[str, Any]:
-    """The ``dvc.yaml`` of :data:`~lifecycle.pipeline.STAGES`: each stage's command (``python -m
-    lifecycle.pipeline NAME``, with this kit's Python by path: the sandbox is not the kit's folder),
-    its deps (input files and the library code it runs), its params (leaf keys), outs and metrics."""
+def pipeline_definition(params: dict[str, Any], python: str = "python") -> dict[str, Any]:
+    """The ``dvc.yaml`` of :data:`~lifecycle.pipeline.STAGES`, naming nothing outside the repository: each
+    stage's command (``python -m lifecycle.pipeline NAME``: the ``python`` first on ``PATH``, the kit's when
+    :func:`reproduce` runs it, or in a terminal with the kit's venv activated), its deps (input files), its
+    params (leaf keys of ``params.yaml``, and in ``lifecycle_code.yaml`` the md5 of each library module and
+    the version of each package it runs), outs and metrics."""
     stages = {}
     for stage in STAGES:
-        entry: dict[str, Any] = {"cmd": f"{shlex.quote(python or sys.executable)} -m lifecycle.pipeline {stage.name}",
-                                 "deps": [*stage.deps, *map(str, stage.code_files())]}
-        if stage.params:
-            entry["params"] = [leaf for key in stage.params for leaf in _leaf_keys(params, key)]
+        entry: dict[str, Any] = {"cmd": f"{shlex.quote(python)} -m lifecycle.pipeline {stage.name}",
+                                 "deps": list(stage.deps)}
+        entry["params"] = [leaf for key in stage.params for leaf in _leaf_keys(params, key)]
+        entry["params"].append({CODE_PARAMS_FILE: stage_code_params(stage)})
         if stage.outs or stage.records:
             entry["outs"] = [*stage.outs, *({record: {"cache": False}} for record in stage.records)]
         if stage.metrics:
@@ -53,11 +56,13 @@ def _leaf_keys(params: dict[str, Any], key: str) -> list[str]:
 
 
 def write_pipeline(repo: DataRepo, params: dict[str, Any] | None = None) -> Path:
-    """Write ``params.yaml`` and ``dvc.yaml`` into the sandbox; returns the path of ``dvc.yaml``."""
+    """Write ``params.yaml``, ``lifecycle_code.yaml`` and ``dvc.yaml`` into the sandbox; returns the path of
+    ``dvc.yaml``."""
     import yaml
 
     params = params or DEFAULT_PARAMS
     write_params(repo.path, params)
+    write_code_params(repo.path)
     path = repo.path / "dvc.yaml"
     path.write_text(yaml.safe_dump(pipeline_definition(params), sort_keys=False, width=120))
     return path
@@ -133,9 +138,11 @@ def parse_repro_output(output: str) -> dict[str, list[str]]:
 
 
 def stage_environment(settings: Settings) -> dict[str, str]:
-    """What the stage commands must know of this session: the kit and workspace folders, and the
-    MLflow store the register stage writes to (``MLFLOW_TRACKING_URI``)."""
-    return {"LIFECYCLE_ROOT": str(settings.root), "LIFECYCLE_WORKSPACE": str(settings.workspace),
+    """What the stage commands must know of this session: this Python's folder first on ``PATH`` (the
+    ``python`` of ``dvc.yaml`` is the kit's), the kit and workspace folders, and the MLflow store the
+    register stage writes to (``MLFLOW_TRACKING_URI``)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {"PATH": path, "LIFECYCLE_ROOT": str(settings.root), "LIFECYCLE_WORKSPACE": str(settings.workspace),
             "LIFECYCLE_BUILD": str(settings.build), "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
             "LIFECYCLE_REGISTERED_MODEL": settings.registered_model}
 
@@ -156,12 +163,14 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def reproduce(repo: DataRepo, settings: Settings | None = None, *args: str) -> ReproRun:
-    """Run ``dvc repro ARGS`` in the sandbox, its register stage logging to the settings' MLflow store.
+    """Refresh ``lifecycle_code.yaml`` (so that a change to the kit's code is seen), then run ``dvc repro ARGS``
+    in the sandbox, its register stage logging to the settings' MLflow store.
 
     Raises:
         CommandError: a stage failed; the message ends with what it printed.
     """
     settings = settings or load_settings()
+    write_code_params(repo.path)
     with _environment(stage_environment(settings)):
         done = repo.dvc("repro", *args, hint="the failing stage's error is above; fix it and run dvc repro again")
     return ReproRun(done.seconds, **parse_repro_output(done.output), output=done.output)

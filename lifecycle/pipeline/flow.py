@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ TRANSIENT_ERRORS = (ConnectionError, TimeoutError)  # worth a retry; any other e
 def stage_fingerprint(name: str, folder: str | Path, params: dict[str, Any], source: str | Path | None = None,
                       extra: tuple[str, ...] = ()) -> str:
     """What a stage's result depends on, hashed as DVC hashes it: the bytes of its input files, its
-    parameters and its code, plus the folder its outputs go to (and ``extra``). Same fingerprint, same
-    result: Prefect's cache key."""
+    parameters, its code and its packages' versions, plus the folder its outputs go to (and ``extra``).
+    Same fingerprint, same result: Prefect's cache key."""
     stage = get_stage(name)
     digest = hashlib.sha256(f"{name}\n{Path(folder).resolve()}".encode())
     for dep in stage.deps:
@@ -42,6 +43,8 @@ def stage_fingerprint(name: str, folder: str | Path, params: dict[str, Any], sou
     digest.update(json.dumps({key: params.get(key) for key in stage.params}, sort_keys=True, default=str).encode())
     for code in stage.code_files():
         digest.update(code.read_bytes())
+    for package in stage.packages:
+        digest.update(f"{package}=={metadata.version(package)}".encode())
     for value in extra:
         digest.update(value.encode())
     return digest.hexdigest()
@@ -92,7 +95,8 @@ def prefect_flow():
         """Ingest (after ``ingest_blips`` simulated network errors), validate, features, train, evaluate,
         register; ``refresh_cache`` runs every task even when a cached result exists."""
         return {name: tasks[name].with_options(refresh_cache=refresh_cache)(
-                    name, folder, params, source if name == "ingest" else None, tracking_uri, registered_model,
+                    name, folder, params, source if name in ("ingest", "register") else None, tracking_uri,
+                    registered_model,
                     ingest_blips if name == "ingest" else 0)
                 for name in STAGE_NAMES}
 

@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifecycle._quiet import quiet_prefect
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import CommandError, ConfigError
 
@@ -74,6 +75,7 @@ def _set_prefect_environment(settings: Settings | None = None) -> None:
     os.environ.setdefault("PREFECT_HOME", str(settings.workspace / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    quiet_prefect()  # uncoloured logs, and only warnings on the console: the lesson reads runs from the API
     # The first start creates the server's database; on a busy 2-core machine that outlasts the 20 s default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 

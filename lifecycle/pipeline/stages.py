@@ -26,10 +26,13 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError, LifecycleError, SchemaError
+
+if TYPE_CHECKING:
+    from lifecycle._lineage import DataLineage
 
 SOURCE = "data/transactions.csv"  # the raw data, tracked by DVC in the lesson 01 sandbox
 INGESTED = "pipeline/ingested.csv"
@@ -41,6 +44,8 @@ TRAIN_REPORT = "pipeline/train.json"
 METRICS = "metrics.json"
 REGISTERED = "pipeline/registered.json"
 PARAMS_FILE = "params.yaml"
+# The kit's code and packages the stages run, by md5 and version (lifecycle.pipeline.provenance).
+CODE_PARAMS_FILE = "lifecycle_code.yaml"
 # Threads for a stage's model code. Stages run beside other processes (and, under an orchestrator, beside
 # each other): on a busy 2-core machine OpenMP's spinning threads made a 0.8 s fit take 10 s (measured).
 # The thread count is also stored in the fitted model, so every engine must use the same one.
@@ -62,8 +67,8 @@ class Stage:
     """One stage: the files it reads (``deps``) and writes (``outs`` cached by DVC, ``records`` and
     ``metrics`` kept in git), the ``params`` it reads (keys or sections of ``params.yaml``), and the
     library ``code`` modules besides this one that decide its result (paths under ``lifecycle/``, without
-    ``.py``). DVC's run-cache can restore a stage only if all it writes is cached: ``records`` are for
-    side effects that must not be replayed."""
+    ``.py``) and the third-party ``packages`` whose version does. DVC's run-cache can restore a stage only
+    if all it writes is cached: ``records`` are for side effects that must not be replayed."""
 
     name: str
     deps: tuple[str, ...]
@@ -72,22 +77,29 @@ class Stage:
     records: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     code: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return ("pipeline/stages", *self.code)
 
     def code_files(self) -> list[Path]:
         """The library files this stage runs: a change to them changes its result."""
         package = Path(__file__).resolve().parent.parent  # lifecycle/
-        return [package / f"{module}.py" for module in ("pipeline/stages", *self.code)]
+        return [package / f"{module}.py" for module in self.modules]
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", (SOURCE,), outs=(INGESTED,)),
     Stage("validate", (INGESTED,), outs=(VALIDATED,), params=("validate",), metrics=(VALIDATION_REPORT,),
-          code=("data",)),
-    Stage("features", (VALIDATED,), outs=(FEATURES,), params=("features",), code=("features",)),
-    Stage("train", (FEATURES,), outs=(MODEL, TRAIN_REPORT), params=("seed", "train"), code=("training", "features")),
-    Stage("evaluate", (FEATURES, MODEL), metrics=(METRICS,), code=("training",)),
+          code=("data",), packages=("pandas",)),
+    Stage("features", (VALIDATED,), outs=(FEATURES,), params=("features",), code=("features",),
+          packages=("pandas", "numpy")),
+    Stage("train", (FEATURES,), outs=(MODEL, TRAIN_REPORT), params=("seed", "train"), code=("training", "features"),
+          packages=("scikit-learn", "numpy")),
+    Stage("evaluate", (FEATURES, MODEL), metrics=(METRICS,), code=("training",), packages=("scikit-learn",)),
     Stage("register", (MODEL, TRAIN_REPORT, METRICS, VALIDATED, FEATURES), params=("register",),
-          records=(REGISTERED,), code=("tracking/runs", "tracking/registry")),
+          records=(REGISTERED,), code=("tracking/runs", "tracking/registry", "_lineage"), packages=("mlflow",)),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
@@ -245,8 +257,9 @@ def evaluate_model(features: str | Path, model: str | Path, metrics: str | Path)
 
 def register_model(model: str | Path, train_report: str | Path, metrics: str | Path, validated: str | Path,
                    features: str | Path, registered: str | Path, alias: str = "challenger", run_name: str = "pipeline",
-                   settings: Settings | None = None) -> dict[str, Any]:
-    """Log the model with its metrics and training window to MLflow, register it, and give it ``alias``.
+                   settings: Settings | None = None, lineage: DataLineage | None = None) -> dict[str, Any]:
+    """Log the model with its metrics and training window to MLflow, register it, and give it ``alias``;
+    ``lineage``, the data version the pipeline ingested, goes on the run as ``data.*`` tags.
 
     Returns:
         ``run_id``, ``version``, ``alias`` and the registered ``model`` name (also written to ``registered``).
@@ -272,7 +285,7 @@ def register_model(model: str | Path, train_report: str | Path, metrics: str | P
     windows = pd.read_parquet(features, columns=["window"])
     history = pd.read_parquet(validated).loc[windows.index[windows["window"] == "train"]]
     run_id, version = log_fraud_model(trained, history, run_name, settings, register=True, alias=alias,
-                                      tags={"pipeline": run_name})
+                                      tags={"pipeline": run_name}, lineage=lineage)
     return _write_json(registered, {"run_id": run_id, "version": version, "alias": alias,
                                     "model": settings.registered_model})
 
@@ -290,7 +303,8 @@ def run_stage(name: str, folder: str | Path, params: dict[str, Any], source: str
         name: one of :data:`STAGE_NAMES`.
         folder: the pipeline folder (``data/``, ``pipeline/``, ``metrics.json`` are under it).
         params: the pipeline parameters, as in ``params.yaml`` (see :data:`DEFAULT_PARAMS`).
-        source: the raw data ``ingest`` reads (default ``folder/data/transactions.csv``).
+        source: the raw data ``ingest`` reads (default ``folder/data/transactions.csv``); ``register`` records
+            its data version (:func:`~lifecycle.pipeline.provenance.ingested_lineage`).
         settings: for ``register``: which MLflow store and registered model.
         run_name: for ``register``: the MLflow run's name and ``pipeline`` tag.
 
@@ -315,8 +329,11 @@ def run_stage(name: str, folder: str | Path, params: dict[str, Any], source: str
         return train_model(at / FEATURES, at / MODEL, at / TRAIN_REPORT, seed=params["seed"], **section)
     if name == "evaluate":
         return evaluate_model(at / FEATURES, at / MODEL, at / METRICS)
+    from lifecycle.pipeline.provenance import ingested_lineage
+
     return register_model(at / MODEL, at / TRAIN_REPORT, at / METRICS, at / VALIDATED, at / FEATURES,
-                          at / REGISTERED, settings=settings, run_name=run_name, **section)
+                          at / REGISTERED, settings=settings, run_name=run_name,
+                          lineage=ingested_lineage(Path(source or at / SOURCE), at / INGESTED), **section)
 
 
 def _section(params: dict[str, Any], name: str) -> dict[str, Any]:
@@ -357,14 +374,20 @@ def _write_json(path: str | Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lifecycle.pipeline STAGE``: run one stage in the current folder (what ``dvc.yaml`` calls).
+    """``python -m lifecycle.pipeline STAGE``: run one stage in the current folder (what ``dvc.yaml`` calls);
+    ``python -m lifecycle.pipeline code``: refresh ``lifecycle_code.yaml`` there (before ``dvc repro``).
 
     Prints the stage's report as one JSON line. A :class:`~lifecycle.errors.LifecycleError` prints as
     ``error: …`` and exits with status 2, which stops ``dvc repro``.
     """
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["code"]:
+        from lifecycle.pipeline.provenance import write_code_params
+
+        print(f"wrote {write_code_params(Path.cwd()).name}")
+        return 0
     if len(argv) != 1 or argv[0] not in STAGE_NAMES:
-        print(f"usage: python -m lifecycle.pipeline STAGE, with STAGE one of {', '.join(STAGE_NAMES)}",
+        print(f"usage: python -m lifecycle.pipeline STAGE|code, with STAGE one of {', '.join(STAGE_NAMES)}",
               file=sys.stderr)
         return 2
     try:
@@ -374,4 +397,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{argv[0]}: {json.dumps(report, sort_keys=True)}")
     return 0
-

@@ -127,8 +127,8 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         env: extra environment variables for the server process (they win).
         timeout: seconds to wait for readiness.
         wait: wait for readiness before returning.
-        prediction_log: a REST server appends every prediction to this SQLite file
-            (:class:`lifecycle.serving.prediction_log.PredictionLog`, lesson 07); None: no log.
+        prediction_log: a REST server commits every prediction to this SQLite file before it
+            answers (:mod:`lifecycle.serving.log_writer`, lesson 07); its folder must exist. None: no log.
 
     Returns:
         The :class:`ServerHandle` (also stopped when this Python process exits).
@@ -255,6 +255,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if kind == "rest" and workers > 1:
         return _run_rest_workers(args, host, port, workers, predictor)
 
+    writer = _open_prediction_log(args) if kind == "rest" else None  # before the model: fail in a moment
     from lifecycle.tracking.registry import load_served_model
 
     served = load_served_model(args.model)
@@ -265,17 +266,29 @@ def serve_command(args: argparse.Namespace) -> int:
 
         run_grpc(served, host, port, predictor=predictor)
         return 0
-    from lifecycle.serving.rest import create_app
+    from lifecycle.serving.rest import create_app, prepare_server_process
 
+    app = create_app(served, predictor=predictor, micro_batching=micro_batching, on_prediction=writer)
+    prepare_server_process()
+    return run_uvicorn(app, host, port)
+
+
+def _open_prediction_log(args: argparse.Namespace) -> Any:
+    """The REST server's :class:`~lifecycle.serving.log_writer.PredictionLogWriter`, or None without a log.
+
+    Raises:
+        ConfigError: the log cannot be written (missing or read-only folder, locked or foreign file):
+            the server refuses to start, and the message names the path and the fix.
+    """
     log_path = _prediction_log_path(args)
     if log_path is None:
-        return run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching), host, port)
-    from lifecycle.serving.prediction_log import PredictionLogWriter
+        return None
+    from lifecycle.serving.log_writer import SYNC_ENV, PredictionLogWriter
 
-    writer = PredictionLogWriter(log_path)  # the app's shutdown flushes it (uvicorn re-raises SIGTERM after)
-    print(f"logging every prediction to {log_path}", flush=True)
-    return run_uvicorn(create_app(served, predictor=predictor, micro_batching=micro_batching,
-                                   on_prediction=writer), host, port)
+    writer = PredictionLogWriter(log_path, synchronous=os.environ.get(SYNC_ENV, "normal"))
+    print(f"logging every prediction to {log_path}, committed before it is answered "
+          f"(synchronous={writer.log.synchronous})", flush=True)
+    return writer
 
 
 def _prediction_log_path(args: argparse.Namespace) -> Path | None:
@@ -324,9 +337,9 @@ def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: i
     os.environ[PREDICTOR_ENV] = predictor
     log_path = _prediction_log_path(args)
     if log_path is not None:  # each worker appends to the same file (SQLite WAL serialises the writers)
-        from lifecycle.serving.prediction_log import PREDICTION_LOG_ENV
+        from lifecycle.serving.prediction_log import PREDICTION_LOG_ENV, check_log_path
 
-        os.environ[PREDICTION_LOG_ENV] = str(log_path)
+        os.environ[PREDICTION_LOG_ENV] = str(check_log_path(log_path))  # fail here, not in every worker
     print(f"serving {args.model or 'the champion'} over rest on http://{host}:{port} with {workers} workers",
           flush=True)
     return run_uvicorn("lifecycle.serving.rest:app_from_environment", host, port, factory=True, workers=workers)
@@ -360,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--predictor", default="auto", choices=("auto", "compiled", "sklearn"))
     parser.add_argument("--no-micro-batching", action="store_true", help="one predict call per request")
     parser.add_argument("--prediction-log", default=None, metavar="PATH",
-                        help="rest: append every prediction to this SQLite file (default: none)")
+                        help="rest: commit every prediction to this SQLite file before answering it (default: none; "
+                             "its folder must exist; LIFECYCLE_PREDICTION_LOG_SYNC=full also survives power loss)")
     return parser
 
 

@@ -3,13 +3,20 @@
     POST /predict         one typed transaction  → probability, decision, model name/version
     POST /predict/batch   up to 5,000 at once    → one answer each, in order
     GET  /health          the process is alive
-    GET  /ready           the model is loaded (503 until then): route traffic only when 200
+    GET  /ready           the model is loaded and the prediction log can be written (503 and
+                          the reason otherwise): route traffic only when 200
     GET  /metadata        what is served, and how
 
 Bad input is answered 422 with one message per bad field (FastAPI's ``detail`` list), a body
-over the limit 413, never 500. Endpoints are ``async def``: they run on the event loop, with no
-hop to a thread pool (which costs more than the model does here), and the per-user feature
-state is only touched there (see :mod:`lifecycle.serving.scorer`).
+over the limit 413, never 500. With a prediction log (a
+:class:`~lifecycle.serving.log_writer.PredictionLogWriter`), a 200 means the request's predictions
+are committed to the log; a log that cannot take them (behind, locked, full) gets the request a
+503 with ``Retry-After``, never an unlogged 200. Every status the scoring routes answer is in the
+OpenAPI document (``/openapi.json``), with every constraint the schema enforces.
+
+Endpoints are ``async def``: they run on the event loop, with no hop to a thread pool (which
+costs more than the model does here), and the per-user feature state is only touched there
+(see :mod:`lifecycle.serving.scorer`).
 
 Taught in notebooks/05_serving.ipynb.
 """
@@ -17,9 +24,11 @@ Taught in notebooks/05_serving.ipynb.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -32,21 +41,26 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.routing import Route
 
+from lifecycle.serving._body_limit import BodySizeLimit
 from lifecycle.serving.schema import (
     MAX_BATCH_BODY_BYTES,
-    MAX_BATCH_ROWS,
     MAX_SINGLE_BODY_BYTES,
     BatchPrediction,
     ModelMetadata,
     Prediction,
+    Problem,
     Transaction,
     TransactionBatch,
+    ValidationProblem,
 )
 from lifecycle.serving.scorer import FraudScorer, PredictionSink
 
 MODEL_URI_ENV = "LIFECYCLE_SERVE_MODEL_URI"
 PREDICTOR_ENV = "LIFECYCLE_SERVE_PREDICTOR"
 PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"  # the same name as lifecycle.serving.prediction_log's
+
+
+RETRY_AFTER_SECONDS = 1
 
 
 class _ModelSlot:
@@ -60,6 +74,15 @@ class _ModelSlot:
         status = "failed" if self.error else "loading"
         return JSONResponse({"status": status, "error": self.error}, status_code=503)
 
+    def cannot_score(self) -> JSONResponse:
+        """A scoring route's 503 while the model is not in (the same ``detail`` shape as its other errors)."""
+        why = f"the model failed to load: {self.error}" if self.error else "the model is still loading"
+        return _unavailable(why)
+
+
+def _unavailable(detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after)})
+
 
 def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_batching: bool = True,
                on_prediction: PredictionSink | None = None) -> FastAPI:
@@ -71,12 +94,17 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
             ``/ready`` and ``/predict`` with 503 until the model is in.
         predictor: ``auto``, ``compiled`` or ``sklearn`` (see :func:`~lifecycle.serving.predictor.compile_predictor`).
         micro_batching: gather concurrent ``/predict`` requests into one predict call.
-        on_prediction: optional sink given the records of every answered request (lesson 07 logs them).
+        on_prediction: optional sink given the records of every answered request. A
+            :class:`~lifecycle.serving.log_writer.PredictionLogWriter` (lesson 07) is awaited: the
+            answer waits for the commit, and a log that cannot take the rows gets the request a 503.
 
     Returns:
         The FastAPI application (run it with uvicorn, or :func:`lifecycle.serving.start_server`).
     """
+    from lifecycle.serving.log_writer import PredictionLogUnavailable
+
     slot = _ModelSlot()
+    log = on_prediction if hasattr(on_prediction, "write_through") else None
 
     def load() -> None:
         model = served() if callable(served) else served
@@ -109,41 +137,62 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
     app.add_middleware(BodySizeLimit, limits={"/predict/batch": MAX_BATCH_BODY_BYTES}, default=MAX_SINGLE_BODY_BYTES)
     app.add_exception_handler(RequestValidationError, _validation_failed)
 
+    async def scored(rows: int, score: Callable[[], Any]) -> Response:
+        """The answer of a scoring route: after the log's commit when there is a log, 503 when it cannot take it."""
+        if log is None:
+            answer = score()
+            return _json(await answer if asyncio.iscoroutine(answer) else answer)
+        try:
+            return _json(await log.write_through(rows, score))
+        except PredictionLogUnavailable as err:
+            return _unavailable(str(err), err.retry_after)
+
     # The scoring routes are the hot path, so they do less than FastAPI would: pydantic validates the
     # body's bytes in one call (JSON mode: the same rules and errors as FastAPI's parse-then-validate),
     # and the scorer's answer is written as JSON without being validated a second time.
     async def predict(request: Request) -> Response:
         transaction = _parse(Transaction, await request.body())
         if slot.scorer is None:
-            return slot.not_ready()
-        return _json(await slot.scorer.score(transaction.__dict__.copy()))  # the fields, as a plain dict
+            return slot.cannot_score()
+        scorer = slot.scorer
+        return await scored(1, lambda: scorer.score(transaction.__dict__.copy()))  # the fields, as a plain dict
 
     async def predict_batch(request: Request) -> Response:
         batch = _parse(TransactionBatch, await request.body())
         if slot.scorer is None:
-            return slot.not_ready()
-        predictions = slot.scorer.score_many([transaction.__dict__.copy() for transaction in batch.transactions])
-        return _json({"predictions": predictions, "model_name": slot.scorer.served.name,
-                      "model_version": str(slot.scorer.served.version)})
+            return slot.cannot_score()
+        scorer = slot.scorer
 
-    not_ready = {413: {"description": "body too large"}, 503: {"description": "model not loaded yet"}}
+        def score() -> dict[str, Any]:
+            predictions = scorer.score_many([transaction.__dict__.copy() for transaction in batch.transactions])
+            return {"predictions": predictions, "model_name": scorer.served.name,
+                    "model_version": str(scorer.served.version)}
+
+        return await scored(len(batch.transactions), score)
+
     for path, endpoint, body, answer in (("/predict", predict, Transaction, Prediction),
                                          ("/predict/batch", predict_batch, TransactionBatch, BatchPrediction)):
         # Documented as a FastAPI route (its schemas in /docs and /openapi.json), served by a plain
         # Starlette route placed before it: that skips FastAPI's per-request dependency solving, a
         # fifth of the server's CPU per request here (benchmarks/serving.py). Errors still go through
         # the app's handlers, so a bad body gets the same 422.
-        app.post(path, response_model=answer, openapi_extra=_json_body(body), responses=not_ready)(endpoint)
+        summary = "Score one transaction" if path == "/predict" else "Score many transactions, in order"
+        app.post(path, response_model=answer, openapi_extra=_json_body(body), responses=_scoring_responses(path),
+                 summary=summary)(endpoint)
         app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/ready", responses={503: {"description": "model not loaded (yet)"}})
+    @app.get("/ready", responses={503: {"description": "the model is not loaded (yet), or the prediction log "
+                                                       "cannot be written: `status` and `error` say which"}})
     async def ready() -> Any:
         if slot.scorer is None:
             return slot.not_ready()
+        problem = log.problem() if log is not None else None
+        if problem is not None:
+            return JSONResponse({"status": "log-unavailable", "error": problem}, status_code=503)
         return {"status": "ready", "model_name": slot.scorer.served.name,
                 "model_version": str(slot.scorer.served.version)}
 
@@ -155,6 +204,37 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
 
     app.state.model_slot = slot
     return app
+
+
+def _scoring_responses(path: str) -> dict[int | str, dict[str, Any]]:
+    """Every status a scoring route answers besides 200, for its OpenAPI document."""
+    limit = MAX_BATCH_BODY_BYTES if path == "/predict/batch" else MAX_SINGLE_BODY_BYTES
+    retry_after = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+    return {
+        413: {"model": Problem, "description": f"the request body is over {limit:,} bytes"},
+        422: {"model": ValidationProblem,
+              "description": "the body is not valid JSON or breaks the request schema: one entry per bad field"},
+        503: {"model": Problem, "headers": retry_after,
+              "description": "the model is not loaded yet, or the prediction log cannot take the request now "
+                             "(behind, locked or full): nothing was answered, retry after `Retry-After` seconds"},
+    }
+
+
+def prepare_server_process() -> None:
+    """Settings for a long-lived server process, applied once its model is loaded (never in a
+    notebook's kernel: they change the whole interpreter).
+
+    * ``gc.freeze()``: everything alive now (the model, the users' feature state, the libraries)
+      leaves the garbage collector's view, so its collections walk only what requests create.
+      Without it every full collection walks millions of objects, and the objects each logged
+      prediction creates trigger collections often enough to cost more than the logging itself.
+    * a 1 ms GIL switch interval (Python's default is 5 ms): the prediction log's writer thread
+      needs the GIL for a moment at each step of a commit, and every request waits for its commit;
+      at 5 ms, each of those moments can wait 5 ms while the event loop scores the next requests.
+    """
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(0.001)
 
 
 def _parse(model: type[BaseModel], body: bytes) -> Any:
@@ -210,82 +290,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-# Read (and drop) up to this much of a refused body before answering: a client still sending gets
-# the 413 instead of a broken pipe. Beyond it the connection is closed on the sender.
-DRAIN_LIMIT = 8 * 1024 * 1024
-
-
-async def _drain(receive: Callable, most: int) -> None:
-    seen = 0
-    while seen <= most:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
-
-
-class BodySizeLimit:
-    """ASGI middleware: answer 413 to a request body over the limit for its path, before the app reads it.
-
-    A declared ``Content-Length`` is checked at once; a chunked body is read up to the limit and
-    then handed on whole. (FastAPI gained a ``max_body_size`` option only in 0.165; this works
-    with every version.)
-    """
-
-    def __init__(self, app: Any, limits: dict[str, int], default: int) -> None:
-        self.app, self.limits, self.default = app, limits, default
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = self.limits.get(scope["path"], self.default)
-        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > limit:
-                await _drain(receive, DRAIN_LIMIT)
-                return await self._refuse(send, scope["path"], limit, declared.decode("latin-1"))
-            return await self.app(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, _replay([message]), send)
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > limit:
-                if message.get("more_body", False):
-                    await _drain(receive, DRAIN_LIMIT)
-                return await self._refuse(send, scope["path"], limit, f"more than {limit}")
-            if not message.get("more_body", False):
-                break
-        return await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks)}], receive), send)
-
-    @staticmethod
-    async def _refuse(send: Callable, path: str, limit: int, size: str) -> None:
-        hint = (f"; send at most {MAX_BATCH_ROWS:,} transactions per request" if path == "/predict/batch"
-                else "; to score many transactions use /predict/batch")
-        body = json.dumps({"detail": f"request body of {size} bytes is over the {limit:,}-byte limit of {path}{hint}"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body.encode()})
-
-
-def _replay(messages: list[dict], then: Callable | None = None) -> Callable:
-    """A ``receive`` that yields ``messages`` first, then defers to ``then`` (e.g. for disconnects)."""
-    pending = list(messages)
-
-    async def receive() -> dict:
-        if pending:
-            return pending.pop(0)
-        if then is not None:
-            return await then()
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
 def create_constant_app() -> FastAPI:
     """A FastAPI app whose ``/predict`` returns a constant: the framework's own ceiling, for comparison."""
     app = FastAPI(title="Constant")
@@ -305,14 +309,18 @@ def app_from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory`` and multi-worker runs: each worker loads the model named
     by ``LIFECYCLE_SERVE_MODEL_URI`` (empty: the registry's champion) before it accepts a connection,
     so the shared socket only hands requests to workers that can answer them. With
-    ``LIFECYCLE_PREDICTION_LOG`` set, every worker appends its predictions to that file."""
+    ``LIFECYCLE_PREDICTION_LOG`` set, every worker appends its predictions to that file, each with
+    its own writer (SQLite's WAL serialises the writers' commits)."""
     from lifecycle.tracking import load_served_model
 
     uri = os.environ.get(MODEL_URI_ENV) or None
     on_prediction = None
-    if os.environ.get(PREDICTION_LOG_ENV):  # lesson 07; the writer flushes at the worker's exit
-        from lifecycle.serving.prediction_log import PredictionLogWriter
+    if os.environ.get(PREDICTION_LOG_ENV):  # lesson 07; the app's shutdown flushes it
+        from lifecycle.serving.log_writer import SYNC_ENV, PredictionLogWriter
 
-        on_prediction = PredictionLogWriter(os.environ[PREDICTION_LOG_ENV])
-    return create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),
-                      on_prediction=on_prediction)
+        on_prediction = PredictionLogWriter(os.environ[PREDICTION_LOG_ENV],
+                                            synchronous=os.environ.get(SYNC_ENV, "normal"))
+    app = create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),
+                     on_prediction=on_prediction)
+    prepare_server_process()
+    return app

@@ -44,14 +44,26 @@ def register_run(run_id: str, settings: Settings | None = None) -> str:
 
 
 def register_model_uri(model_uri: str, run_id: str, settings: Settings) -> str:
-    """Register a logged model (``models:/m-…``) as a new version, tagged from its run."""
-    import mlflow
+    """Register a logged model (``models:/m-…``) as a new version, tagged from its run.
 
-    run = mlflow_client(settings).get_run(run_id)
+    Through the client rather than ``mlflow.register_model``, which prints "Successfully registered
+    model …" and "Created version …" to stderr on every call (MLflow 3.17) with no setting to stop it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(settings)
+    run = client.get_run(run_id)
     tags = {"threshold": run.data.params["threshold"], "model_kind": run.data.params["kind"],
             "test_pr_auc": f"{run.data.metrics['pr_auc']:.6f}"}
-    use_experiment(settings)  # register_model is fluent: it needs the registry URI set
-    return str(mlflow.register_model(model_uri, settings.registered_model, tags=tags).version)
+    try:
+        client.create_registered_model(settings.registered_model)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(settings.registered_model, model_uri, run_id=run_id, tags=tags,
+                                          model_id=model_id)
+    return str(version.version)
 
 
 def set_alias(version: str, alias: str, settings: Settings | None = None) -> None:
@@ -218,18 +230,20 @@ def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
 
 
 def ensure_champion(settings: Settings | None = None, seed: int = 42, rows: int = 20_000) -> str:
-    """The champion version; if the registry has none, train one (HGB on a time split of
-    ``generate_transactions(rows, seed)``), log, register and alias it, so lessons 05–07 run alone."""
-    from lifecycle.data import generate_transactions
+    """The champion version; if the registry has none, train one (HGB on a time split of data version
+    ``data-v1``: lesson 01's, read with its lineage, or generated from ``rows`` and ``seed``), log,
+    register and alias it, so lessons 05–07 run alone."""
     from lifecycle.features import split_by_time
     from lifecycle.training import train_fraud_model
+    from lifecycle.versioning import read_data_version
 
     settings = settings or load_settings()
     version = alias_version(CHAMPION, settings)
     if version is not None:
         return version
-    train, test = split_by_time(generate_transactions(rows, seed))
+    transactions, lineage = read_data_version(settings, "data-v1", rows, seed, echo=False)
+    train, test = split_by_time(transactions)
     trained = train_fraud_model(train, test, "hgb", seed)
     _, version = log_fraud_model(trained, train, "hgb-bootstrap", settings, alias=CHAMPION,
-                                 tags={"session": "ensure_champion"})
+                                 tags={"session": "ensure_champion"}, lineage=lineage)
     return str(version)

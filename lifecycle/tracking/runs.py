@@ -13,12 +13,17 @@ import hashlib
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from lifecycle._quiet import quiet_mlflow
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
 from lifecycle.training import TrainedModel
+
+if TYPE_CHECKING:
+    from lifecycle._lineage import DataLineage
 
 EXPERIMENT = "fraud-detection"
 HISTORY_ARTIFACT = "history/transactions.csv"
@@ -36,6 +41,7 @@ def use_experiment(settings: Settings | None = None, name: str = EXPERIMENT) -> 
     """
     import mlflow
 
+    quiet_mlflow()
     settings = settings or load_settings()
     uri = _store_uri(settings)
     mlflow.set_tracking_uri(uri)
@@ -53,6 +59,7 @@ def mlflow_client(settings: Settings | None = None):
     """An ``MlflowClient`` for the settings' tracking and registry store."""
     import mlflow
 
+    quiet_mlflow()
     uri = _store_uri(settings or load_settings())
     return mlflow.MlflowClient(uri, uri)
 
@@ -72,15 +79,17 @@ def _artifact_location(uri: str, settings: Settings) -> str | None:
 
 
 def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str, settings: Settings | None = None,
-                    register: bool = True, alias: str | None = None,
-                    tags: dict[str, str] | None = None) -> tuple[str, str | None]:
+                    register: bool = True, alias: str | None = None, tags: dict[str, str] | None = None,
+                    lineage: DataLineage | None = None) -> tuple[str, str | None]:
     """Log a trained fraud model as one MLflow run; optionally register it and give it an alias.
 
     The run holds the parameters (the estimator's own, ``kind``, ``threshold``, ``train_rows``),
     the test metrics (``pr_auc``; ``precision``, ``recall``, ``f1`` at the threshold; ``fit_seconds``),
     the model with its signature and an input example, and the raw training window ``history`` as
-    ``history/transactions.csv`` with its md5 as parameter ``history_md5`` (the data version; a
-    server warms its per-user feature state from the file).
+    ``history/transactions.csv`` with its md5 as parameter ``history_md5`` (a server warms its per-user
+    feature state from the file), and, when ``history`` is a window of a DVC-tracked data version, that
+    version's lineage as ``data.*`` tags: ``data.tag`` (the git tag), ``data.rev`` (its commit),
+    ``data.dvc_file_md5`` (the ``.dvc`` pointer's md5), ``data.md5`` (the data's), ``data.source``.
 
     Args:
         trained: the model from :func:`lifecycle.training.train_fraud_model`.
@@ -90,6 +99,8 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
         register: also register it as a new version of ``settings.registered_model``.
         alias: give the new version this alias (e.g. ``"champion"``); needs ``register``.
         tags: extra run tags (the notebook tags its runs with a session id to find them again).
+        lineage: the data version ``history`` was taken from, unchanged (from
+            :func:`lifecycle.versioning.read_data_version`); leave it out for data that was altered.
 
     Returns:
         ``(run_id, version)``; version is None when not registered.
@@ -112,8 +123,8 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
     params = {**estimator.get_params(deep=False), **trained.params, "kind": trained.kind,
               "threshold": trained.threshold, "train_rows": trained.train_rows}
     metrics = {k: v for k, v in trained.metrics.items() if k != "threshold"}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                          tags={"model_kind": trained.kind, **(tags or {})}) as run:
+    run_tags = {"model_kind": trained.kind, **(lineage.mlflow_tags() if lineage else {}), **(tags or {})}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
         mlflow.log_params(params)
         mlflow.log_metrics({**metrics, "fit_seconds": trained.fit_seconds})
         logged = mlflow.sklearn.log_model(

@@ -199,33 +199,63 @@ def test_promotion_mistakes_get_their_message(function, first_line, hint):
 
 # ---- 06 ----
 
-def ratio_of_error_rates(stable, canary):
-    if canary["requests"] < rollout.MIN_REQUESTS:
-        return "hold", "too few requests"
-    ratio = (canary["errors"] / canary["requests"]) / (stable["errors"] / stable["requests"])
-    return ("rollback", "errors") if ratio > 2 else ("advance", "fine")
+def _llr(stable, canary, ratio, weigh_by_users=True):
+    import math
+
+    n_c, n_s = (canary["users"], stable["users"]) if weigh_by_users else (1, 1)
+    if not n_c or not n_s:
+        return 0.0
+    as_often, with_ratio = n_c / (n_c + n_s), ratio * n_c / (ratio * n_c + n_s)
+    return (canary["flagged_users"] * math.log(with_ratio / as_often)
+            + stable["flagged_users"] * math.log((1 - with_ratio) / (1 - as_often)))
 
 
-def precision_without_none_check(stable, canary):
-    if canary["requests"] < rollout.MIN_REQUESTS:
-        return "hold", "too few requests"
-    if canary["precision"] < stable["precision"] - rollout.PRECISION_DROP:
-        return "rollback", "precision"
-    return "advance", "fine"
+def kit_rules(weigh_by_users=True, judge_precision_without_labels=False):
+    """The solution's rules, with one of the usual mistakes switched on."""
+    import math
+
+    from lifecycle.canary.stats import precision_drop_pvalue
+
+    def gate(stable, canary):
+        high = _llr(stable, canary, rollout.FLAG_HIGH, weigh_by_users)
+        low = _llr(stable, canary, rollout.FLAG_LOW, weigh_by_users)
+        if max(high, low) >= math.log(2 / rollout.FLAG_ALPHA):
+            return "rollback", "flag rate"
+        judged = min(stable["labelled_flags"], canary["labelled_flags"]) >= rollout.MIN_LABELLED_FLAGS
+        if judged and precision_drop_pvalue(canary["confirmed"], canary["labelled_flags"], stable["confirmed"],
+                                            stable["labelled_flags"], rollout.PRECISION_MAX_DROP) < \
+                rollout.PRECISION_ALPHA_PER_LOOK:
+            return "rollback", "precision"
+        if max(high, low) <= math.log(rollout.FLAG_BETA) and (judged or judge_precision_without_labels):
+            return "advance", "fine"
+        return "hold", "not yet"
+    return gate
+
+
+def ratio_of_flag_rates(stable, canary):
+    ratio = (canary["flagged_users"] / canary["users"]) / (stable["flagged_users"] / stable["users"])
+    return ("rollback", "flags") if not 0.1 < ratio < 10 else ("advance", "fine")
+
+
+def no_flags_is_broken(stable, canary):
+    if canary["flagged_users"] == 0 and stable["flagged_users"] > 0:
+        return "rollback", "the canary flags nobody"
+    return kit_rules()(stable, canary)
 
 
 @pytest.mark.parametrize("function, first_line, hint", [
-    (ratio_of_error_rates, "case 5 of 11 (stable has no errors, the canary one in 400) failed: expected ('advance', "
-     "a reason), got an error: ZeroDivisionError", "a count in this case's input is 0"),
-    (lambda s, c: ratio_of_error_rates(s, c) if s["errors"] else ("advance", "ok"),
-     "case 7 of 11 (a latency regression) failed: expected 'rollback', got 'advance' (reason: 'fine').",
-     "p99 45 ms against stable's 20 ms is over 1.5 times"),
-    (precision_without_none_check, "case 4 of 11 (the canary's error rate is too high) failed: expected "
-     "('rollback', a reason), got an error: TypeError", "a value in this case's input is None"),
-    (lambda s, c: (c["requests"] >= 200, "ok"), "got (True, 'ok')", "a True/False cannot say 'hold'"),
-    (lambda s, c: ("advance", "ok"), "case 2 of 11 (too few canary requests) failed: expected 'hold', "
-     "got 'advance' (reason: 'ok').", "under 200 requests there is not enough evidence"),
-    (lambda s, c: ("hold", ""), "case 1 of 11 (a healthy canary)", "say why in the reason"),
+    (kit_rules(judge_precision_without_labels=True), "case 6 of 10 (flag rates alike, but only a few labelled flags) "
+     "failed: expected 'hold', got 'advance' (reason: 'fine').", "a hold is not a pass"),
+    (kit_rules(weigh_by_users=False), "case 10 of 10 (a 5% step: the canary flags 6 of its 60 users) failed: "
+     "expected 'rollback', got 'hold'", "weigh each arm by its users"),
+    (no_flags_is_broken, "case 2 of 10 (a 5% step's first look: 18 users, none flagged) failed: expected 'hold', "
+     "got 'rollback' (reason: 'the canary flags nobody').", "Thin evidence is a hold"),
+    (ratio_of_flag_rates, "case 2 of 10 (a 5% step's first look: 18 users, none flagged) failed: expected 'hold', "
+     "got 'rollback'", "Thin evidence is a hold"),
+    (lambda s, c: (c["users"] >= 200, "ok"), "got (True, 'ok')", "a True/False cannot say 'hold'"),
+    (lambda s, c: ("advance", "ok"), "case 2 of 10 (a 5% step's first look: 18 users, none flagged) failed: "
+     "expected 'hold', got 'advance' (reason: 'ok').", "never a rollback or a pass"),
+    (lambda s, c: ("hold", ""), "case 1 of 10 (a healthy canary in shadow)", "say why in the reason"),
     (lambda s, c: "advance", "got 'advance'", "return a tuple (decision, reason)"),
 ])
 def test_gate_mistakes_get_their_message(function, first_line, hint):
@@ -234,17 +264,34 @@ def test_gate_mistakes_get_their_message(function, first_line, hint):
     assert message.splitlines()[1].startswith("Hint: ") and hint in message.splitlines()[1]
 
 
-def test_a_ratio_of_error_rates_trips_on_a_stable_version_without_errors():
-    result = check_rollout_gate(ratio_of_error_rates, show=False)
+def test_a_ratio_of_flag_rates_trips_on_a_stable_arm_that_flagged_nobody():
+    result = check_rollout_gate(ratio_of_flag_rates, show=False)
     case = result.cases[4]
+    assert case.name == "nobody flagged on either arm yet"
     assert not case.passed and "ZeroDivisionError" in case.got
     assert case.hint.startswith("a count in this case's input is 0")
-    assert "compare error rates by difference" in case.hint
+    assert "never divide by stable's flag count" in case.hint
 
 
-def test_every_gate_case_expects_what_the_rule_says():
+def test_the_weighed_by_users_rule_passes_every_case():
+    assert check_rollout_gate(kit_rules(), show=False).passed
+
+
+def test_every_gate_case_expects_what_the_kits_gates_decide():
     for case in rollout._cases():
         assert rollout.reference_gate(*case.args) == case.expected, case.name
+
+
+def test_the_exercise_reads_its_thresholds_from_the_kits_gates():
+    from lifecycle.canary import FlagRateGate, PrecisionGate, RolloutPlan, default_gates
+
+    flags = next(g for g in default_gates() if isinstance(g, FlagRateGate))
+    precision = next(g for g in default_gates() if isinstance(g, PrecisionGate))
+    assert (rollout.FLAG_HIGH, rollout.FLAG_LOW, rollout.FLAG_ALPHA, rollout.FLAG_BETA) == \
+        (flags.high, flags.low, flags.alpha, flags.beta)
+    assert (rollout.MIN_LABELLED_FLAGS, rollout.PRECISION_MAX_DROP) == (precision.min_flags, precision.max_drop)
+    assert rollout.PRECISION_ALPHA_PER_LOOK == precision.alpha / RolloutPlan().max_looks
+    assert rollout.DECISIONS == ("advance", "hold", "rollback")
 
 
 # ---- 07 ----
@@ -301,7 +348,7 @@ def test_messages_are_deterministic_and_printed(capsys):
 
 
 def test_a_learner_error_is_reported_by_the_last_line_of_its_traceback():
-    source = "def gate(stable, canary):\n    rate = canary['errors'] / stable['oops']\n"
+    source = "def gate(stable, canary):\n    rate = canary['users'] / stable['oops']\n"
     namespace: dict = {}
     exec(compile(source, "<learner cell>", "exec"), namespace)  # noqa: S102
     case = check_rollout_gate(namespace["gate"], show=False).cases[0]
@@ -336,8 +383,8 @@ def test_an_untouched_exercise_notebook_runs_headless_to_the_end(tmp_path):
     cells = nbformat.read(out, as_version=4).cells
     check_cell = next(c for c in cells if "check" in c.metadata.get("tags", []))
     text = "".join(o.get("text", "") for o in check_cell.outputs)
-    assert text.startswith("case 1 of 11 (a healthy canary) failed: expected ('advance', a reason), got an error: "
-                           "NotImplementedError: TODO: write gate (in gate, at `raise NotImplementedError(")
+    assert text.startswith("case 1 of 10 (a healthy canary in shadow) failed: expected ('advance', a reason), got an "
+                           "error: NotImplementedError: TODO: write gate (in gate, at `raise NotImplementedError(")
     assert "\nHint: this is still the exercise's stub" in text
     assert cells[-1].cell_type == "markdown" and all(o.get("output_type") != "error" for c in cells if
                                                       c.cell_type == "code" for o in c.outputs)

@@ -53,10 +53,13 @@ def test_noise_in_outputs_is_flagged_by_kind():
         code("e", stream("log: /work/main/workspace/logs/serve.log\n")),
         code("f", stream("Downloading artifacts: 100%|██████████| 5/5\n")),
         code("g", stream("UserWarning: X does not have valid feature names\n")),
+        code("h", stream("Successfully registered model 'fraud-detector'.\n"
+                         "Created version '2' of model 'fraud-detector'.\n")),
     )
     rules = {(f.cell, f.rule) for f in output_noise(planted)}
     assert {(0, "a library log line"), (1, "an ANSI escape"), (2, "a banner"), (3, "a port"),
-            (3, "a process id"), (4, "an absolute path"), (5, "a progress bar"), (6, "a library warning")} <= rules
+            (3, "a process id"), (4, "an absolute path"), (5, "a progress bar"), (6, "a library warning"),
+            (7, "MLflow's registry chatter")} <= rules
 
 
 def test_clean_outputs_pass():
@@ -70,3 +73,43 @@ def test_a_plotting_cell_without_an_image_is_flagged():
     planted = notebook(code("fig, ax = plt.subplots()\nax.plot([1, 2])"),
                        code("fig, ax = plt.subplots()", drawn), code("print(1)"))
     assert [f.cell for f in missing_plots(planted)] == [0]
+
+
+def test_a_measured_share_next_to_a_rollout_step_number_is_still_caught():
+    assert [f.text for f in typed_measurements(notebook(markdown("right about 98.5% of the time")))] == ["about 98.5%"]
+    assert [f.text for f in typed_measurements(notebook(markdown("a 12.5 % drop")))] == ["12.5 %"]
+
+
+def test_more_kinds_of_noise_are_caught():
+    planted = notebook(
+        code("a", stream("tracking store: sqlite:////work/main/workspace/mlflow.db\n")),
+        code("b", stream("report: file:///home/learner/report.html\n")),
+        code("c", stream("20:05:01.203 | INFO    | Flow run 'smart-marmoset' - Beginning flow run\n")),
+        code("d", stream("INFO:uvicorn.error:Started server process\n")),
+        code("e", stream("[IPKernelApp] WARNING | Kernel is running over TCP\n")),
+        code("f", stream("View at http://127.0.0.1:4200/runs/flow-run/d0a114dc-d608-4f04-b2be-52119c4ac3ff\n")),
+        code("g", stream(r"C:\Users\learner\lab\workspace" + "\n")),
+    )
+    rules = {(f.cell, f.rule) for f in output_noise(planted)}
+    assert {(0, "an absolute path"), (1, "an absolute path"), (2, "a library log line"), (3, "a library log line"),
+            (4, "a library log line"), (5, "an id that changes every run"), (6, "an absolute path")} <= rules
+
+
+def test_fixed_ports_a_learner_types_pass_and_ports_from_the_os_do_not():
+    fixed = notebook(code("a", stream("then open http://127.0.0.1:5000 (mlflow ui) or localhost:8000\n")))
+    assert output_noise(fixed) == []
+    assert [f.text for f in output_noise(notebook(code("b", stream("on http://127.0.0.1:41234\n"))))] == [
+        "127.0.0.1:41234"]
+
+
+def test_a_warning_shown_on_purpose_passes_only_in_a_cell_tagged_for_it():
+    shown = stream("FutureWarning: transition_model_version_stage is deprecated since 2.9.0\n")
+    tagged = {**code("print(caught)", shown), "metadata": {"tags": ["shows-library-warning"]}}
+    assert output_noise(notebook(tagged)) == []
+    assert [f.rule for f in output_noise(notebook(code("print(caught)", shown)))] == ["a library warning"]
+    stale = {**code("print(1)", stream("1\n")), "metadata": {"tags": ["shows-library-warning"]}}
+    assert [f.rule for f in output_noise(notebook(stale))] == [
+        "a 'shows-library-warning' tag on a cell that shows none"]
+    noisy = {**code("x", stream("2026/11/30 10:01:02 WARNING mlflow.sklearn: cloudpickle\n")),
+             "metadata": {"tags": ["shows-library-warning"]}}
+    assert [f.rule for f in output_noise(notebook(noisy))] == ["a library log line"]  # the tag exempts nothing else

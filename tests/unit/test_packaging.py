@@ -22,7 +22,8 @@ def _name(requirement: str) -> str:
 def test_environment_yml_installs_what_pyproject_declares():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = {_name(r): r.replace(" ", "") for r in project["dependencies"] + extras["test"] + extras["orchestration"]}
+    extra = [r for name, requirements in extras.items() if name != "dev" for r in requirements]
+    wanted = {_name(r): r.replace(" ", "") for r in project["dependencies"] + extra}
     conda = [d for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"] if isinstance(d, str)]
     have = {_name(d): d.replace(" ", "") for d in conda if _name(d) not in ("python", "pip")}
     assert have == wanted

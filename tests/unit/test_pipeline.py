@@ -7,6 +7,8 @@ import json
 import os
 import re
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,6 +32,7 @@ from lifecycle.pipeline.stages import (
 )
 from lifecycle.training import train_fraud_model
 
+ROOT = Path(__file__).resolve().parents[2]
 # Small and quick: 4,000 rows, few boosting rounds.
 SMALL = {**DEFAULT_PARAMS, "seed": 3, "validate": {"min_rows": 500, "max_fraud_rate": 0.1},
          "train": {**DEFAULT_PARAMS["train"], "max_iter": 40}}
@@ -112,13 +115,41 @@ def test_set_param_changes_one_value_and_refuses_a_typo(tmp_path):
 
 
 def test_dvc_yaml_declares_each_stage_with_its_code_and_leaf_parameters():
-    stages = pipeline.pipeline_definition(SMALL, python="/venv/bin/python")["stages"]
+    stages = pipeline.pipeline_definition(SMALL)["stages"]
     assert list(stages) == list(STAGE_NAMES)
-    assert stages["train"]["cmd"] == "/venv/bin/python -m lifecycle.pipeline train"
-    assert stages["train"]["params"] == ["seed", "train.kind", "train.validation_fraction", "train.learning_rate",
-                                         "train.max_iter"]
-    assert any(dep.endswith("lifecycle/training.py") for dep in stages["train"]["deps"])
+    assert stages["train"]["cmd"] == "python -m lifecycle.pipeline train"  # the python on PATH: no absolute path
+    assert stages["train"]["deps"] == [FEATURES]
+    assert stages["train"]["params"] == [
+        "seed", "train.kind", "train.validation_fraction", "train.learning_rate", "train.max_iter",
+        {pipeline.CODE_PARAMS_FILE: ["modules.pipeline.stages", "modules.training", "modules.features",
+                                     "packages.scikit_learn", "packages.numpy"]}]
     assert stages["evaluate"]["metrics"] == [{METRICS: {"cache": False}}]
+    text = json.dumps(stages)
+    assert str(ROOT) not in text and sys.executable not in text
+
+
+def test_the_code_parameters_hold_every_stage_module_by_md5_and_its_packages_by_version(tmp_path):
+    import hashlib
+
+    import yaml
+
+    from lifecycle.pipeline.provenance import code_params
+
+    params = code_params()
+    training = ROOT / "lifecycle" / "training.py"
+    assert params["modules"]["training"] == hashlib.md5(training.read_bytes()).hexdigest()
+    assert set(params["modules"]["tracking"]) == {"runs", "registry"}
+    assert params["packages"]["scikit_learn"] == metadata.version("scikit-learn")
+    path = pipeline.write_code_params(tmp_path)
+    written, stamp = yaml.safe_load(path.read_text()), path.stat().st_mtime_ns
+    assert written == params
+    for stage in STAGES:  # every key a stage declares is in the file
+        for key in pipeline.stage_code_params(stage):
+            value = written
+            for part in key.split("."):
+                value = value[part]
+            assert isinstance(value, str), key
+    assert pipeline.write_code_params(tmp_path).stat().st_mtime_ns == stamp  # unchanged: not rewritten
 
 
 def test_repro_output_is_parsed_into_ran_skipped_and_restored():
@@ -172,6 +203,9 @@ def test_dvc_repro_runs_everything_then_nothing_then_only_what_a_training_parame
     first = pipeline.reproduce(repo, settings)
     assert first.ran == list(STAGE_NAMES)
     pipeline.commit_pipeline(repo, "first run")
+    _check_the_run_records_the_data_version(repo, settings)
+    _check_a_clone_reproduces(repo, settings, tmp_path)
+    _check_a_change_to_the_kits_code_makes_its_stages_stale(repo)
     cached = pipeline.reproduce(repo, settings)
     assert (cached.ran, cached.skipped) == ([], list(STAGE_NAMES))
     pipeline.set_param(repo.path, "train.learning_rate", 0.05)
@@ -191,6 +225,49 @@ def test_dvc_repro_runs_everything_then_nothing_then_only_what_a_training_parame
 
     pipeline.reset_pipeline(repo, base="data-v1")  # a second run of the lesson starts from the same state
     assert not (repo.path / "dvc.yaml").exists() and repo.git("status", "--short").stdout == ""
+
+
+def _check_the_run_records_the_data_version(repo, settings):
+    from lifecycle.tracking import mlflow_client
+    from lifecycle.versioning import file_md5
+
+    run_id = json.loads((repo.path / "pipeline/registered.json").read_text())["run_id"]
+    tags = mlflow_client(settings).get_run(run_id).data.tags
+    pointer = repo.path / "data/transactions.csv.dvc"
+    assert (tags["data.source"], tags["data.tag"], tags["data.path"]) == ("dvc", "data-v1", "data/transactions.csv")
+    assert tags["data.rev"] == repo.git("rev-list", "-n", "1", "data-v1").stdout
+    assert tags["data.dvc_file_md5"] == file_md5(pointer) and tags["data.md5"] == file_md5(repo.data_file)
+
+
+def _check_a_clone_reproduces(repo, settings, tmp_path):
+    """A colleague clones the sandbox elsewhere, pulls, reproduces: everything is up to date."""
+    from lifecycle.versioning import clone_sandbox, push_data
+
+    for name in ("dvc.yaml", "dvc.lock"):  # nothing outside the repository: no venv, no kit, no workspace
+        text = (repo.path / name).read_text()
+        assert str(tmp_path) not in text and str(ROOT) not in text and sys.executable not in text, name
+    push_data(repo)  # the pipeline's outputs too
+    clone = clone_sandbox(repo)
+    assert clone.path != repo.path and (clone.path / MODEL).read_bytes() == (repo.path / MODEL).read_bytes()
+    again = pipeline.reproduce(clone, settings)
+    assert (again.ran, again.restored, again.skipped) == ([], [], list(STAGE_NAMES)), again.output
+    assert "Data and pipelines are up to date" in again.output
+    assert clone.git("status", "--short").stdout == ""  # reproduce's refresh of lifecycle_code.yaml changed nothing
+
+
+def _check_a_change_to_the_kits_code_makes_its_stages_stale(repo):
+    """Edit training.py and its md5 in lifecycle_code.yaml changes: train and what reads its output are stale."""
+    import yaml
+
+    path = repo.path / pipeline.CODE_PARAMS_FILE
+    original = path.read_text()
+    code = yaml.safe_load(original)
+    code["modules"]["training"] = "0" * 32
+    path.write_text(yaml.safe_dump(code))
+    changed = [{"changed deps": {pipeline.CODE_PARAMS_FILE: {"modules.training": "modified"}}}]
+    # The stages that run training.py; `dvc repro` would rerun register too, as it reads their outputs.
+    assert json.loads(repo.dvc("status", "--json").stdout) == {"train": changed, "evaluate": changed}
+    path.write_text(original)
 
 
 @pytest.mark.slow

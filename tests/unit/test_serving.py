@@ -183,7 +183,9 @@ def test_key_order_does_not_matter(served):
     ({"amount": None}, "amount", "float_type"),
     ({"device": "fax"}, "device", "literal_error"),
     ({"coupon": "x"}, "coupon", "extra_forbidden"),
-    ({"timestamp": "yesterday"}, "timestamp", "datetime_from_date_parsing"),
+    ({"timestamp": "yesterday"}, "timestamp", "value_error"),
+    ({"timestamp": "1769588100"}, "timestamp", "value_error"),  # a number in a string is no timestamp either
+    ({"timestamp": "2026-02-30T08:15:00"}, "timestamp", "value_error"),  # no such day
 ])
 def test_bad_fields_get_422_naming_the_field(client, change, field, kind):
     answer = client.post("/predict", json={**GOOD, **change})

@@ -172,25 +172,50 @@ def test_bad_requests_name_the_fix(windows, good, settings):
     assert alias_version(CHAMPION, settings) is None and alias_version(CHALLENGER, settings) == version
 
 
+def test_a_run_records_the_data_version_its_history_came_from(windows, good, settings):
+    from lifecycle.versioning import DataLineage
+
+    lineage = DataLineage("dvc", "a" * 32, tag="data-v1", rev="b" * 40, dvc_file_md5="c" * 32, remote="/shared/remote")
+    with_lineage, _ = log_fraud_model(good, windows["train"], "logreg", settings, register=False, lineage=lineage,
+                                      tags={"session": "s1"})
+    tags = mlflow_client(settings).get_run(with_lineage).data.tags
+    assert {k: v for k, v in tags.items() if k.startswith("data.")} == {
+        "data.source": "dvc", "data.md5": "a" * 32, "data.tag": "data-v1", "data.rev": "b" * 40,
+        "data.dvc_file_md5": "c" * 32, "data.path": "data/transactions.csv", "data.remote": "/shared/remote"}
+    assert tags["session"] == "s1" and tags["model_kind"] == "logreg"
+    without, _ = log_fraud_model(good, windows["train"], "logreg", settings, register=False)  # altered data: none
+    assert not [k for k in mlflow_client(settings).get_run(without).data.tags if k.startswith("data.")]
+
+
 @pytest.mark.slow
 def test_ensure_champion_trains_only_when_there_is_none(settings):
+    from lifecycle.versioning import ensure_sandbox
+
+    repo = ensure_sandbox(settings, rows=3_000, seed=3)  # lesson 01 has run: the champion learns from data-v1
     version = ensure_champion(settings, seed=3, rows=3_000)
     assert version == alias_version(CHAMPION, settings) == "1"
+    run_id = mlflow_client(settings).get_model_version(settings.registered_model, version).run_id
+    tags = mlflow_client(settings).get_run(run_id).data.tags
+    assert (tags["data.source"], tags["data.tag"]) == ("dvc", "data-v1")
+    assert tags["data.rev"] == repo.git("rev-list", "-n", "1", "data-v1").stdout
     assert ensure_champion(settings, seed=3, rows=3_000) == "1"
     assert len(mlflow_client(settings).search_model_versions(f"name = '{settings.registered_model}'")) == 1
     assert load_served_model(settings=settings).model.__class__.__name__ == "HistGradientBoostingClassifier"
 
 
 @pytest.mark.slow
-def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, settings):
+def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, settings, capfd):
     import dataclasses
 
     server = start_mlflow_server(settings)
     try:
         assert server.running
         remote = dataclasses.replace(settings, mlflow_tracking_uri=server.url)
+        capfd.readouterr()
         _, version = log_fraud_model(good, windows["train"], "over-http", remote, alias=CHAMPION)
         served = load_served_model(settings=remote)
+        printed = capfd.readouterr()  # no run links with the server's port, no progress bars of the download
+        assert "View run" not in printed.out and "Downloading artifacts" not in printed.err
         assert served.version == version and served.threshold == good.threshold
         assert (settings.workspace / "mlflow-server-artifacts").is_dir()
         assert alias_version(CHAMPION, settings) is None, "the server has its own store"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lifecycle.config import load_settings
@@ -15,17 +16,20 @@ from lifecycle.versioning import (
     DataRepo,
     clear_cache,
     commit_version,
+    data_lineage,
     diff_versions,
     ensure_sandbox,
     file_md5,
     init_sandbox,
     pull_data,
     push_data,
+    read_data_version,
     resolve_remote_url,
     restore_version,
     run_command,
     track_data,
     version_data,
+    version_frame,
 )
 
 
@@ -136,3 +140,54 @@ def test_ensure_sandbox_reuses_a_matching_sandbox_and_rebuilds_for_other_data(tm
     v1_pointer = rebuilt.git("show", f"data-v1:{DATA_FILE}.dvc").stdout
     expected = write_transactions(generate_transactions(1_000, seed=2, start="2026-01-01"), tmp_path / "v1.csv")
     assert file_md5(expected) in v1_pointer
+
+
+def test_without_lesson_01_the_data_is_generated_and_the_lineage_and_the_note_say_so(tmp_path, capsys):
+    settings = load_settings(workspace=tmp_path / "workspace")
+    frame, lineage = read_data_version(settings, "data-v2", rows=500, seed=4)
+    expected = version_frame("data-v2", 500, 4)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)  # the same table, the same dtypes
+    assert (lineage.source, lineage.tag, lineage.rev) == ("generated", None, None)
+    assert lineage.data_md5 == file_md5(write_transactions(expected, tmp_path / "expected.csv"))
+    assert lineage.mlflow_tags() == {"data.source": "generated", "data.md5": lineage.data_md5, "data.path": DATA_FILE,
+                                     "data.generator": "version_frame('data-v2', rows=500, seed=4)"}
+    note = capsys.readouterr().out
+    assert note.startswith("generated data-v2 from the seed: lesson 01's data repository is not in the workspace")
+    with pytest.raises(ConfigError, match=r"unknown data version 'data-v3'; the versions are \['data-v1', 'data-v2'\]"):
+        read_data_version(settings, "data-v3")
+
+
+@pytest.mark.slow
+def test_with_lesson_01_the_data_is_read_from_dvc_at_its_tag_with_its_lineage(tmp_path, capsys):
+    settings = load_settings(workspace=tmp_path / "workspace")
+    repo = ensure_sandbox(settings, rows=1_000, seed=1)  # as lesson 01 leaves it: data-v2 in the working copy
+    _check_the_lineage_of_the_working_copy(repo, tmp_path)
+    capsys.readouterr()
+    frame, lineage = read_data_version(settings, "data-v1", rows=1_000, seed=1)
+    pd.testing.assert_frame_equal(frame, version_frame("data-v1", 1_000, 1), check_exact=True)
+    pointer = repo.git("show", f"data-v1:{DATA_FILE}.dvc").stdout + "\n"
+    assert (lineage.source, lineage.tag, lineage.path) == ("dvc", "data-v1", DATA_FILE)
+    assert lineage.rev == repo.git("rev-list", "-n", "1", "data-v1").stdout
+    assert lineage.dvc_file_md5 == hashlib.md5(pointer.encode()).hexdigest() and lineage.data_md5 in pointer
+    assert lineage.remote == settings.dvc_remote_url
+    assert capsys.readouterr().out.startswith(f"read {DATA_FILE} at data-v1 (commit {lineage.rev[:8]}), tracked by DVC")
+
+    clear_cache(repo)  # a fresh clone's state: dvc.api reads the bytes from the remote
+    assert read_data_version(settings, "data-v1", rows=1_000, seed=1, echo=False)[1] == lineage
+
+    _, other = read_data_version(settings, "data-v1", rows=1_000, seed=2)  # lesson 01 ran with another seed
+    assert other.source == "generated"
+    assert "lesson 01's data-v1 holds other data than rows=1000, seed=2" in capsys.readouterr().out
+
+
+def _check_the_lineage_of_the_working_copy(repo, tmp_path):
+    """Without a revision, the lineage is the working copy's pointer: the tag holding it, the last commit."""
+    head = data_lineage(repo.path, DATA_FILE)
+    assert (head.tag, head.rev) == ("data-v2", repo.git("rev-parse", "HEAD").stdout)
+    repo.git("commit", "--quiet", "--allow-empty", "-m", "later work")  # the pointer did not change since
+    assert data_lineage(repo.path, DATA_FILE) == head
+    (repo.path / f"{DATA_FILE}.dvc").write_text(repo.git("show", f"data-v1:{DATA_FILE}.dvc").stdout + "\n")
+    edited = data_lineage(repo.path, DATA_FILE)  # an uncommitted pointer: no commit or tag holds it yet
+    assert (edited.tag, edited.rev, edited.source) == (None, None, "dvc")
+    repo.git("checkout", "--", f"{DATA_FILE}.dvc")
+    assert data_lineage(tmp_path, DATA_FILE) is None and data_lineage(repo.path, DATA_FILE, rev="no-such") is None

@@ -4,12 +4,18 @@ answer, and say in plain words which case failed, what was expected, what came b
 A check never raises because an answer is wrong: the notebook must still run to the end, headless
 (CI runs the untouched exercise notebooks too). It returns a :class:`CheckResult` and prints its
 message.
+
+Under the grader (``lifecycle grade``, which sets :data:`GRADING_ENV` in the kernel's environment) a
+check also publishes its result as a display of the :data:`RESULT_MIMETYPE` kind, so the grader reads
+every case from the executed notebook. Without that variable nothing changes: the learner sees only
+the printed message, and nbval compares only that.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +30,8 @@ ERROR_HINTS: dict[type, str] = {
     ZeroDivisionError: "a count in this case's input is 0: check it before dividing by it.",
     KeyError: "the input has no such key or column: print the input to see its names.",
 }
+GRADING_ENV = "LIFECYCLE_GRADING"
+RESULT_MIMETYPE = "application/vnd.lifecycle.check-result+json"
 _LISTED = 8  # longer answers are shown by their first values and their length
 NONE_HINT = ("a value in this case's input is None (not measured, or not there yet): test `is not None` before you "
              "compare or compute with it.")
@@ -105,6 +113,19 @@ class CheckResult:
     def __str__(self) -> str:
         return self.message
 
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (what the grader reads; :meth:`from_dict` reads it back)."""
+        return {"exercise": self.exercise, "cases": [vars(case).copy() for case in self.cases]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        """Read back what :meth:`as_dict` wrote.
+
+        Raises:
+            KeyError, TypeError: ``data`` is not such a dict.
+        """
+        return cls(str(data["exercise"]), tuple(CaseResult(**case) for case in data["cases"]))
+
     def __repr__(self) -> str:
         passing = len(self.cases) - len(self.failed)
         return f"CheckResult({self.exercise!r}: {passing} of {len(self.cases)} cases pass)"
@@ -144,7 +165,24 @@ def run_check(exercise: str, check_name: str, function: Any, function_name: str,
     result = CheckResult(exercise, tuple(results))
     if show:
         print(result.message)
+    if os.environ.get(GRADING_ENV):
+        publish_result(result)
     return result
+
+
+def publish_result(result: CheckResult) -> None:
+    """Display ``result`` as :data:`RESULT_MIMETYPE` data, for the grader to read from the executed notebook.
+
+    Only the grader's kernels call this (see :data:`GRADING_ENV`); outside IPython it does nothing.
+    """
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is None:
+        return
+    passing = len(result.cases) - len(result.failed)
+    display({RESULT_MIMETYPE: result.as_dict(),
+             "text/plain": f"[grader] {result.exercise}: {passing} of {len(result.cases)} cases pass"}, raw=True)
 
 
 def _error_hint(error: Exception, case: Case) -> str:

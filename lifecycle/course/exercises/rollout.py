@@ -1,19 +1,23 @@
-"""Exercise 06: write the gate a canary rollout applies at every traffic step, and have it checked.
+"""Exercise 06: write the verdict of one look at a canary step, by the kit's own rules, and have it checked.
 
-``gate(stable, canary)`` gets one traffic step's statistics of each model version (dicts with
-``requests``, ``errors``, ``p99_ms``, ``mean_score``, and ``precision`` or None when no labels have
-come back yet) and returns ``(decision, reason)``, the decision one of :data:`DECISIONS`. In order:
+``gate(stable, canary)`` gets one step's evidence of each arm, counted per user (dicts made by
+:func:`stats`: ``users``, ``flagged_users``, ``labelled_flags``, ``confirmed``) and returns
+``(decision, reason)``, the decision one of :data:`DECISIONS`. The rules are those of the kit's
+:class:`~lifecycle.canary.gates.FlagRateGate` and :class:`~lifecycle.canary.gates.PrecisionGate`,
+with their thresholds (the constants below are read from :func:`~lifecycle.canary.default_gates`, so
+exercise and kit cannot drift apart):
 
-1. ``hold`` when either side has fewer than :data:`MIN_REQUESTS` requests: not enough evidence to
-   pass or to fail (its p99 and mean score may be None then). A hold is not a pass.
-2. ``rollback`` when the canary's error rate exceeds stable's by more than :data:`ERROR_RATE_MARGIN`
-   (a difference of rates: a ratio breaks when stable has no errors).
-3. ``rollback`` when the canary's p99 latency is more than :data:`P99_RATIO` times stable's.
-4. ``rollback`` when the mean scores differ by more than :data:`SCORE_SHIFT` (same traffic, so a
-   different score distribution means the model behaves differently).
-5. ``rollback`` when both sides have precision and the canary's is lower by more than
-   :data:`PRECISION_DROP`.
-6. ``advance`` otherwise.
+1. the flag-rate SPRT: for each alternative ratio ``r`` in (:data:`FLAG_HIGH`, :data:`FLAG_LOW`), the
+   canary's share of the flagged users under "as often as stable" is ``θ0 = n_c / (n_c + n_s)`` and
+   under ``r`` it is ``θ1 = r·n_c / (r·n_c + n_s)`` (``n``: each arm's users); the log-likelihood ratio
+   is ``x_c·log(θ1/θ0) + x_s·log((1-θ1)/(1-θ0))`` (``x``: each arm's flagged users);
+2. ``rollback`` when either ratio reaches ``log(2 / FLAG_ALPHA)``;
+3. precision is judged only when both arms have :data:`MIN_LABELLED_FLAGS` labelled flags; then
+   ``rollback`` when :func:`~lifecycle.canary.stats.precision_drop_pvalue` (with
+   :data:`PRECISION_MAX_DROP`) is below :data:`PRECISION_ALPHA_PER_LOOK`; otherwise it holds;
+4. ``advance`` when both ratios are at or below ``log(FLAG_BETA)`` and precision was judged; else ``hold``.
+
+The checker's expected answers come from the kit's gates themselves.
 
 Taught in exercises/06_rollout_gate.ipynb (lesson: notebooks/06_canary_release.ipynb).
 """
@@ -25,81 +29,80 @@ from typing import Any
 
 import numpy as np
 
+from lifecycle.canary.evidence import CANARY_ARM, STABLE_ARM, StepEvidence
+from lifecycle.canary.gates import VERDICTS, FlagRateGate, PrecisionGate, combine_verdicts, default_gates
+from lifecycle.canary.rollout import RolloutPlan
 from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
 
-DECISIONS = ("advance", "hold", "rollback")
-MIN_REQUESTS = 200
-ERROR_RATE_MARGIN = 0.005
-P99_RATIO = 1.5
-SCORE_SHIFT = 0.05
-PRECISION_DROP = 0.05
+DECISIONS = VERDICTS
+_FLAGS: FlagRateGate = next(g for g in default_gates() if isinstance(g, FlagRateGate))
+_PRECISION: PrecisionGate = next(g for g in default_gates() if isinstance(g, PrecisionGate))
+LOOKS = RolloutPlan().max_looks  # the lesson's plan: its gates spend their α over this many looks
+FLAG_HIGH, FLAG_LOW, FLAG_ALPHA, FLAG_BETA = _FLAGS.high, _FLAGS.low, _FLAGS.alpha, _FLAGS.beta
+MIN_LABELLED_FLAGS, PRECISION_MAX_DROP = _PRECISION.min_flags, _PRECISION.max_drop
+PRECISION_ALPHA_PER_LOOK = _PRECISION.alpha / LOOKS
 
 
-def stats(requests: int, errors: int, p99_ms: float | None, mean_score: float | None,
-          precision: float | None = None) -> dict[str, Any]:
-    """One model version's statistics over one traffic step, as the gate receives them."""
-    return {"requests": requests, "errors": errors, "p99_ms": p99_ms, "mean_score": mean_score,
-            "precision": precision}
+def stats(users: int, flagged_users: int, labelled_flags: int = 0, confirmed: int = 0) -> dict[str, int]:
+    """One arm's evidence in one step, counted per user, as the gate receives it."""
+    return {"users": users, "flagged_users": flagged_users, "labelled_flags": labelled_flags, "confirmed": confirmed}
 
 
-def reference_gate(stable: dict[str, Any], canary: dict[str, Any]) -> str:
-    """The right decision for one step (the reason is the learner's own words)."""
-    if min(stable["requests"], canary["requests"]) < MIN_REQUESTS:
-        return "hold"
-    if canary["errors"] / canary["requests"] > stable["errors"] / stable["requests"] + ERROR_RATE_MARGIN:
-        return "rollback"
-    if canary["p99_ms"] > P99_RATIO * stable["p99_ms"]:
-        return "rollback"
-    if abs(canary["mean_score"] - stable["mean_score"]) > SCORE_SHIFT:
-        return "rollback"
-    if None not in (stable["precision"], canary["precision"]) and \
-            canary["precision"] < stable["precision"] - PRECISION_DROP:
-        return "rollback"
-    return "advance"
+def _evidence(stable: dict[str, int], canary: dict[str, int]) -> StepEvidence:
+    step = StepEvidence.empty(0, True)
+    for arm, values in ((CANARY_ARM, canary), (STABLE_ARM, stable)):
+        step.users[0, arm], step.flagged_users[0, arm] = values["users"], values["flagged_users"]
+        step.labelled_flagged[0, arm], step.confirmed_flagged[0, arm] = values["labelled_flags"], values["confirmed"]
+    return step
 
 
-def example_step(seed: int = 42) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One step's (stable, canary) statistics to try ``gate`` on (not one of the hidden cases)."""
+def reference_gate(stable: dict[str, int], canary: dict[str, int]) -> str:
+    """The kit's decision for one look: its flag-rate and precision gates, combined as a rollout does."""
+    steps = [_evidence(stable, canary)]
+    codes = [gate.evaluate(steps, LOOKS)[0] for gate in (_FLAGS, _PRECISION)]
+    return VERDICTS[int(combine_verdicts(codes, [canary["users"]], 0)[0])]
+
+
+def example_step(seed: int = 42) -> tuple[dict[str, int], dict[str, int]]:
+    """One shadow step's (stable, canary) evidence to try ``gate`` on (not one of the hidden cases)."""
     rng = np.random.default_rng(seed)
-    canary_requests = int(rng.integers(250, 600))
-    stable = stats(int(canary_requests * 19), int(rng.integers(5, 30)), round(rng.uniform(15, 25), 1),
-                   round(rng.uniform(0.02, 0.04), 4), round(rng.uniform(0.85, 0.92), 3))
-    canary = stats(canary_requests, int(rng.integers(0, 4)), round(stable["p99_ms"] * rng.uniform(0.8, 1.3), 1),
-                   round(stable["mean_score"] + rng.uniform(-0.01, 0.01), 4), None)
-    return stable, canary
+    users = int(rng.integers(800, 2_000))
+    flagged = [int(rng.binomial(users, 0.009)) for _ in range(2)]
+    labelled = [int(rng.binomial(f, 0.8)) for f in flagged]
+    confirmed = [int(rng.binomial(n, 0.75)) for n in labelled]
+    return (stats(users, flagged[0], labelled[0], confirmed[0]), stats(users, flagged[1], labelled[1], confirmed[1]))
 
 
 def _cases() -> list[Case]:
-    stable = stats(4_000, 8, 20.0, 0.031, 0.90)
     specs = [
-        ("a healthy canary", stable, stats(400, 1, 22.0, 0.033, 0.91), "advance",
-         "every rule passes: more than enough requests, error rate, p99, scores and precision all close to stable."),
-        ("too few canary requests", stable, stats(60, 0, 19.0, 0.030, None), "hold",
-         f"under {MIN_REQUESTS} requests there is not enough evidence to pass or to fail: hold. A hold is not a pass."),
-        ("no canary traffic yet (0 requests, no p99, no scores)", stable, stats(0, 0, None, None, None), "hold",
-         "check the number of requests first: with 0 requests the error rate, p99 and mean score do not exist."),
-        ("the canary's error rate is too high", stable, stats(500, 12, 21.0, 0.032, None), "rollback",
-         f"2.4% errors against stable's 0.2%: more than {ERROR_RATE_MARGIN:.1%} above, roll back."),
-        ("stable has no errors, the canary one in 400", stats(5_000, 0, 20.0, 0.031, None),
-         stats(400, 1, 21.0, 0.032, None), "advance",
-         f"compare error rates by difference, with the margin ({ERROR_RATE_MARGIN:.1%}): 0.25% is within 0% + "
-         f"{ERROR_RATE_MARGIN:.1%}. A ratio of rates divides by stable's 0."),
-        ("the canary has no errors, stable some", stats(5_000, 15, 20.0, 0.031, None),
-         stats(400, 0, 21.0, 0.031, None), "advance",
-         "fewer errors than stable is good news: advance (and never divide by the canary's error count)."),
-        ("a latency regression", stable, stats(400, 1, 45.0, 0.032, None), "rollback",
-         f"p99 45 ms against stable's 20 ms is over {P99_RATIO:g} times: users feel it, roll back."),
-        ("slightly slower, within the ratio", stable, stats(400, 1, 26.0, 0.032, None), "advance",
-         f"26 ms is 1.3 times stable's 20 ms, within the ratio of {P99_RATIO:g}: compare the ratio, not the "
-         "difference, and advance."),
-        ("the canary's scores shifted", stable, stats(400, 1, 21.0, 0.094, None), "rollback",
-         f"mean score 0.094 against 0.031 on the same traffic: the model behaves differently (shift over "
-         f"{SCORE_SHIFT:g}), roll back before labels prove it wrong."),
-        ("labels are in: the canary's precision dropped", stable, stats(400, 1, 21.0, 0.035, 0.78), "rollback",
-         f"precision 0.78 against stable's 0.90 is more than {PRECISION_DROP:g} lower: roll back."),
-        ("no labels yet (precision None)", stable, stats(400, 1, 21.0, 0.032, None), "advance",
-         "without labels, precision is None: skip that rule (comparing None with a number raises) and decide "
-         "on the others."),
+        ("a healthy canary in shadow", stats(1_200, 11, 11, 9), stats(1_200, 12, 12, 9), "advance",
+         "both ratios are far below log(FLAG_BETA) and precision is judged and close to stable's: advance."),
+        ("a 5% step's first look: 18 users, none flagged", stats(380, 4), stats(18, 0), "hold",
+         "a good model flags none of 18 users most of the time: neither ratio reaches a boundary, and without "
+         "labelled flags precision cannot be judged. Thin evidence is a hold, never a rollback or a pass."),
+        ("never flags, over a whole shadow step", stats(1_500, 14, 14, 11), stats(1_500, 0), "rollback",
+         f"with 14 users flagged by stable and none by the canary, the ratio for 'flags {FLAG_LOW:g}× as often' "
+         f"passes log(2 / FLAG_ALPHA): roll back (before judging precision)."),
+        ("flags almost everyone", stats(400, 3, 3, 3), stats(400, 390, 390, 2), "rollback",
+         f"the ratio for 'flags {FLAG_HIGH:g}× as often' is far above log(2 / FLAG_ALPHA): roll back."),
+        ("nobody flagged on either arm yet", stats(300, 0), stats(300, 0), "hold",
+         "with no flagged user anywhere, both ratios are 0: no evidence either way, hold (and never divide by "
+         "stable's flag count)."),
+        ("flag rates alike, but only a few labelled flags", stats(1_300, 12, 4, 3), stats(1_300, 11, 5, 4), "hold",
+         f"the flag test would advance, but precision needs {MIN_LABELLED_FLAGS} labelled flags on each arm: until "
+         "then it holds, and a hold is not a pass."),
+        ("labels are in: precision collapsed", stats(4_000, 40, 40, 34), stats(4_000, 42, 40, 4), "rollback",
+         f"precision 4/40 against stable's 34/40 is far more than {PRECISION_MAX_DROP:g} lower: precision_drop_pvalue "
+         f"is below PRECISION_ALPHA_PER_LOOK, roll back."),
+        ("labels are in: precision a little lower", stats(2_000, 20, 20, 17), stats(2_000, 21, 20, 13), "advance",
+         f"13/20 against 17/20 is lower, but not shown to be more than {PRECISION_MAX_DROP:g} lower: precision "
+         "advances, and so does the step."),
+        ("flags three times as often", stats(1_200, 10, 10, 8), stats(1_200, 30, 30, 22), "hold",
+         f"3× lies between 'as often' and '{FLAG_HIGH:g}× as often': the 'high' ratio is between its two boundaries, "
+         "so the test cannot tell yet: hold."),
+        ("a 5% step: the canary flags 6 of its 60 users", stats(1_140, 11, 11, 9), stats(60, 6, 6, 5), "rollback",
+         "weigh each arm by its users: with 60 canary users against 1,140, a canary like stable would have about "
+         "one flagged user in twenty; six of seventeen is evidence of a much higher rate: roll back."),
     ]
     return [Case(name, (s, c), expected, hint, f"({expected!r}, a reason)") for name, s, c, expected, hint in specs]
 
