@@ -58,15 +58,19 @@ class Playground:
             controls' values by name.
         draw: ``draw(values, settings)`` draws the plot (matplotlib) for these values, or None.
         css: the playground's own CSS class (``lifecycle-playground`` is always added).
+        extra_buttons: buttons shown beside Reset (e.g. *Keep as an MLflow run*).
+        adjust: ``adjust(name, value)``, called when control ``name`` changes and before the update, to set
+            the controls that depend on it (a slider whose meaning follows a dropdown).
     """
 
     def __init__(self, title: str, controls: dict[str, Any], labels: dict[str, str],
                  compute: Callable[..., dict[str, Any]], draw: Callable[[dict, dict], Any] | None = None,
-                 css: str = "", extra_buttons: tuple[Any, ...] = ()) -> None:
+                 css: str = "", extra_buttons: tuple[Any, ...] = (),
+                 adjust: Callable[[str, Any], None] | None = None) -> None:
         import ipywidgets as widgets
 
         self.title, self.controls, self.labels = title, controls, labels
-        self._compute, self._draw = compute, draw
+        self._compute, self._draw, self._adjust = compute, draw, adjust
         self.defaults = {name: control.value for name, control in controls.items()}
         self.reset = widgets.Button(description="Reset", tooltip="back to the lesson's defaults")
         self.reset.add_class("lifecycle-playground-reset")
@@ -79,7 +83,7 @@ class Playground:
         self.plot.add_class("lifecycle-playground-plot")
         for name, control in controls.items():
             control.add_class(f"lifecycle-playground-control-{name.replace('_', '-')}")
-            control.observe(lambda _change: self.update(), names="value")
+            control.observe(lambda change, name=name: self._changed(name, change["new"]), names="value")
         header = widgets.HTML(f"<b>{html.escape(title)}</b>")
         buttons = widgets.HBox([self.reset, *extra_buttons])
         self.box = widgets.VBox([header, *controls.values(), buttons, self.sentence, self.numbers, self.plot])
@@ -95,6 +99,17 @@ class Playground:
     def settings(self) -> dict[str, Any]:
         """The controls' current values by name."""
         return {name: control.value for name, control in self.controls.items()}
+
+    def _changed(self, name: str, value: Any) -> None:
+        if self._holding:
+            return
+        if self._adjust is not None:
+            self._holding = True
+            try:
+                self._adjust(name, value)
+            finally:
+                self._holding = False
+        self.update()
 
     def update(self) -> dict[str, Any]:
         """Recompute from the controls and redraw; returns the values shown."""
@@ -125,6 +140,8 @@ class Playground:
         self._holding = True
         try:
             for name, value in self.defaults.items():
+                if self._adjust is not None:
+                    self._adjust(name, value)
                 self.controls[name].value = value
         finally:
             self._holding = False
