@@ -1,11 +1,14 @@
-"""Serving benchmark: the same model and requests through the tutorial's server, ours (REST and
-gRPC), the batch endpoint and a constant FastAPI endpoint; on 127.0.0.1, bounded in time.
+"""Serving benchmark: the same model and requests through the tutorial's server and ours over REST
+and gRPC (same predictor, same micro-batching), each framework's constant-answer floor, batches over
+both protocols, and open-loop latency at a fixed rate; on 127.0.0.1, bounded in time.
 
     .venv/bin/python benchmarks/serving.py [--seconds 3] [--rounds 3] [--out benchmarks/results/serving.json]
 
 (also ``lifecycle bench serving``). Trains and registers a champion first if the registry has none.
 REST load comes from aiohttp, gRPC load from grpcio's asyncio client, both in this process; the
-results say which. Writes the numbers to benchmarks/results/serving.json and prints a table.
+results say which. Each server is reported as a share of its own framework's floor (REST of
+REST-constant, gRPC of gRPC-constant), gRPC batches against REST batches, with the server CPU per
+transaction beside every ratio. Writes the numbers to benchmarks/results/serving.json and prints a table.
 """
 
 from __future__ import annotations

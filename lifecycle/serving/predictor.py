@@ -8,9 +8,10 @@ for the course's HistGradientBoosting model whether it scores 1 row or 100. Two 
   small C++ predictor has a per-call cost in the tens of microseconds. It gives the same
   probabilities (to ~1e-15); for large batches, where scikit-learn's vectorised loop is faster
   per row, it calls scikit-learn.
-* micro-batching: :class:`MicroBatcher` gathers the requests that arrive together into one
-  predict call, as Triton, TorchServe and Ray Serve do. It never waits for a batch to fill: a
-  batch is whatever queued up while the previous work ran, so a lone request is not delayed.
+* micro-batching: :class:`MicroBatcher` (the REST server's event loop) and :class:`ThreadMicroBatcher`
+  (the gRPC server's handler threads) gather the requests that arrive together into one predict
+  call, as Triton, TorchServe and Ray Serve do. Neither waits for a batch to fill: a batch is
+  whatever queued up while the previous work ran, so a lone request is not delayed.
 
 Taught in notebooks/05_serving.ipynb.
 """
@@ -18,6 +19,7 @@ Taught in notebooks/05_serving.ipynb.
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -193,3 +195,98 @@ class MicroBatcher:
     def mean_batch_rows(self) -> float:
         """Average rows per predict call so far."""
         return self.rows_ / self.batches_ if self.batches_ else 0.0
+
+
+class _Waiting:
+    """One row waiting in a :class:`ThreadMicroBatcher`: its result, or the turn to run a batch."""
+
+    __slots__ = ("row", "ready", "leads", "probability", "error")
+
+    def __init__(self, row: Sequence[float]) -> None:
+        self.row, self.ready, self.leads = row, threading.Event(), False
+        self.probability: float = float("nan")
+        self.error: BaseException | None = None
+
+
+class ThreadMicroBatcher:
+    """Gather rows submitted from several threads at once into one predict call.
+
+    The thread that finds nobody predicting runs the call, for every row queued by then (up to
+    ``max_rows``); rows that arrive meanwhile wait, and when the call ends the first of them runs the
+    next one, for all of them. A lone request runs at once; with many in flight, each predict call
+    serves several. Results are the numbers one-row calls would give.
+
+    Args:
+        predict: a function from a row matrix to one probability per row (it may release the GIL).
+        max_rows: the largest batch.
+    """
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_rows: int = 64) -> None:
+        self.predict = predict
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._running = False
+        self.batches_ = 0
+        self.rows_ = 0
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        """The probability of one row (blocks until its batch has been predicted).
+
+        Raises:
+            Exception: whatever the predict call raised for this row's batch.
+        """
+        waiting = _Waiting(row)
+        with self._lock:
+            self._queue.append(waiting)
+            waiting.leads = not self._running
+            self._running = True
+        if not waiting.leads:
+            waiting.ready.wait()
+        if waiting.leads:  # this thread runs the batch it is in (it is the first queued)
+            self._run_one_batch()
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.probability
+
+    def _run_one_batch(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[:self.max_rows], self._queue[self.max_rows:]
+        try:
+            probabilities = self.predict(np.asarray([w.row for w in batch], dtype=np.float64)).tolist()
+            for waiting, probability in zip(batch, probabilities, strict=True):
+                waiting.probability = probability
+        except Exception as err:  # handed to every row of the batch; each caller re-raises it
+            for waiting in batch:
+                waiting.error = err
+        with self._lock:
+            self.batches_ += 1
+            self.rows_ += len(batch)
+            if self._queue:  # the next batch is run by the first thread waiting in it
+                self._queue[0].leads = True
+                self._queue[0].ready.set()
+            else:
+                self._running = False
+        for waiting in batch:
+            waiting.leads = False
+            waiting.ready.set()
+
+    @property
+    def mean_batch_rows(self) -> float:
+        """Average rows per predict call so far."""
+        return self.rows_ / self.batches_ if self.batches_ else 0.0
+
+
+class BatchedPredictor:
+    """A :class:`Predictor` whose one-row calls go through a :class:`ThreadMicroBatcher` (calls with
+    more rows go straight to ``predictor``): what the gRPC server scores with."""
+
+    def __init__(self, predictor: Predictor, max_rows: int = 64) -> None:
+        self.inner = predictor
+        self.name = predictor.name
+        self.batcher = ThreadMicroBatcher(predictor.predict_proba, max_rows)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) == 1:
+            return np.asarray([self.batcher.predict_one(rows[0])])
+        return self.inner.predict_proba(rows)

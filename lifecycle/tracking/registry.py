@@ -2,7 +2,8 @@
 
 Versions move through aliases, not the stages deprecated in MLflow 2.9: the best new version gets
 ``challenger``, and :func:`apply_promotion` moves ``champion`` to it when the promotion rule
-(:func:`should_promote`) says so on a holdout.
+(:func:`should_promote`, a paired bootstrap test of the PR-AUC gain with a stated error rate) says so
+on a holdout; when the evidence is thin it says *hold*.
 
 Taught in notebooks/03_experiment_tracking.ipynb; :func:`load_served_model` and
 :func:`ensure_champion` serve lessons 05–07.
@@ -20,6 +21,7 @@ import pandas as pd
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
 from lifecycle.tracking.runs import HISTORY_ARTIFACT, log_fraud_model, mlflow_client, use_experiment
+from lifecycle.training import PrAucGain
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -61,8 +63,10 @@ def register_model_uri(model_uri: str, run_id: str, settings: Settings) -> str:
         if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    # No waiting: MLflow's own registry (sqlite or server) creates a version READY at once; waiting only logs
+    # "Waiting up to 300 seconds for model version to finish creation" on every call to a server.
     version = client.create_model_version(settings.registered_model, model_uri, run_id=run_id, tags=tags,
-                                          model_id=model_id)
+                                          model_id=model_id, await_creation_for=0)
     return str(version.version)
 
 
@@ -90,19 +94,32 @@ def promote(version: str, alias: str = CHAMPION, settings: Settings | None = Non
     return previous
 
 
-def should_promote(challenger_pr_auc: float, champion_pr_auc: float | None, min_gain: float = 0.0) -> bool:
-    """The promotion rule: the challenger replaces the champion when there is no champion, or when
-    its PR-AUC on the same holdout is not lower than the champion's plus ``min_gain``.
+# The promotion rule's error rate: a challenger no better than the champion (by min_gain) is promoted
+# in about this share of comparisons, at most. Decisions on a few dozen frauds need it stated.
+PROMOTION_ALPHA = 0.05
+BOOTSTRAP_ROUNDS = 1_000
 
-    With ``min_gain = 0`` a tie promotes: a model as good as the champion, trained on fresher data,
-    is the better bet. A positive ``min_gain`` asks for a margin before anything changes.
+
+def should_promote(gain: PrAucGain | None, min_gain: float = 0.0, alpha: float = PROMOTION_ALPHA) -> bool:
+    """The promotion rule, a one-sided test on the holdout: promote when there is no champion yet
+    (``gain`` is None), or when the paired bootstrap of the challenger's PR-AUC gain over the champion
+    (:func:`lifecycle.training.pr_auc_gain`, both scored on the same holdout rows) puts less than
+    ``alpha`` of its resamples at ``min_gain`` or below. Otherwise *hold*: the champion stays.
+
+    Its error rate: when the challenger is truly no better than the champion plus ``min_gain``, the
+    rule promotes it in about ``alpha`` of such comparisons (5% by default), at most. A tie, or a gain
+    smaller than the noise of a few fraud cases, holds: changing the model in production has a cost,
+    and a change on noise buys nothing.
     """
-    return champion_pr_auc is None or challenger_pr_auc >= champion_pr_auc + min_gain
+    return gain is None or gain.p_value(min_gain) < alpha
 
 
 @dataclass
 class PromotionCheck:
-    """A challenger and the champion scored on the same holdout, and what the rule decided."""
+    """A challenger and the champion scored on the same holdout, and what the rule decided.
+
+    ``gain`` is the challenger minus the champion (None when there is no champion to compare with).
+    """
 
     name: str
     challenger_version: str
@@ -111,6 +128,9 @@ class PromotionCheck:
     champion_metrics: dict[str, float] | None
     promote: bool
     reason: str
+    gain: PrAucGain | None = None
+    min_gain: float = 0.0
+    alpha: float = PROMOTION_ALPHA
 
     def table(self) -> pd.DataFrame:
         """One row per model: holdout PR-AUC, precision, recall, F1, and its own threshold."""
@@ -121,7 +141,8 @@ class PromotionCheck:
 
 
 def compare_with_champion(challenger_version: str, holdout: pd.DataFrame, history: pd.DataFrame,
-                          settings: Settings | None = None, min_gain: float = 0.0) -> PromotionCheck:
+                          settings: Settings | None = None, min_gain: float = 0.0, alpha: float = PROMOTION_ALPHA,
+                          rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> PromotionCheck:
     """Score the challenger and the current champion on ``holdout`` and apply :func:`should_promote`.
 
     Args:
@@ -129,43 +150,67 @@ def compare_with_champion(challenger_version: str, holdout: pd.DataFrame, histor
         holdout: labelled transactions, later than ``history``, that chose nothing (no model, no threshold).
         history: the raw transactions before ``holdout`` (its users' past, for the features).
         settings: which store and registered model.
-        min_gain: see :func:`should_promote`.
+        min_gain: the PR-AUC gain the challenger must show beyond the noise (0: any real gain).
+        alpha: the rule's error rate (see :func:`should_promote`).
+        rounds: bootstrap resamples of the holdout.
+        seed: seed of the resampling.
 
     Returns:
         The :class:`PromotionCheck`; the registry is unchanged (see :func:`apply_promotion`).
     """
     from lifecycle.features import build_features
-    from lifecycle.training import evaluate, predict_scores
+    from lifecycle.training import evaluate, pr_auc_gain, predict_scores
 
     settings = settings or load_settings()
     challenger_version = str(challenger_version)
     features, labels = build_features(holdout, history=history), holdout["is_fraud"].to_numpy()
 
-    def holdout_metrics(version: str) -> dict[str, float]:
+    def holdout_scores(version: str) -> tuple[dict[str, float], Any]:
         model, threshold, _ = _load_version(version, settings)
-        return evaluate(labels, predict_scores(model, features), threshold)
+        scores = predict_scores(model, features)
+        return evaluate(labels, scores, threshold), scores
 
-    challenger, champion_version = holdout_metrics(challenger_version), alias_version(CHAMPION, settings)
+    (challenger, challenger_scores), champion_version = holdout_scores(challenger_version), \
+        alias_version(CHAMPION, settings)
     if champion_version in (None, challenger_version):
         reason = "no champion yet" if champion_version is None else "it already is the champion"
         return PromotionCheck(settings.registered_model, challenger_version, champion_version, challenger, None,
-                              champion_version is None, reason)
-    champion = holdout_metrics(champion_version)
-    promote_it = should_promote(challenger["pr_auc"], champion["pr_auc"], min_gain)
-    reason = (f"challenger PR-AUC {challenger['pr_auc']:.4f} is {'not ' if promote_it else ''}lower than the "
-              f"champion's {champion['pr_auc']:.4f}" + (f" + min_gain {min_gain}" if min_gain else ""))
+                              champion_version is None, reason, None, min_gain, alpha)
+    champion, champion_scores = holdout_scores(champion_version)
+    gain = pr_auc_gain(labels, challenger_scores, champion_scores, rounds=rounds, seed=seed)
+    promote_it = should_promote(gain, min_gain, alpha)
     return PromotionCheck(settings.registered_model, challenger_version, champion_version, challenger, champion,
-                          promote_it, reason)
+                          promote_it, describe_gain(gain, min_gain, alpha), gain, min_gain, alpha)
+
+
+def describe_gain(gain: PrAucGain, min_gain: float = 0.0, alpha: float = PROMOTION_ALPHA) -> str:
+    """The rule's verdict on a challenger's gain, in words: promote or hold, and why."""
+    low, high = gain.interval()
+    p_value = gain.p_value(min_gain)
+    margin = f"{min_gain:+.3f}" if min_gain else "0"
+    no_gain = int((gain.resampled <= min_gain).sum())
+    evidence = (f"challenger PR-AUC {gain.pr_auc_a:.4f} vs champion {gain.pr_auc_b:.4f} on the same "
+                f"{gain.rows:,} holdout rows ({gain.positives} frauds): gain {gain.gain:+.4f}, 95% interval "
+                f"{low:+.4f} to {high:+.4f}; {no_gain:,} of {len(gain.resampled):,} resamples show a gain of "
+                f"{margin} or less (p = {p_value:.3f})")
+    if p_value < alpha:
+        return f"promote: {evidence}, under the rule's {alpha:.0%} error rate"
+    return f"hold: {evidence}, not under the rule's {alpha:.0%}: the evidence is too thin, the champion stays"
 
 
 def apply_promotion(check: PromotionCheck, settings: Settings | None = None) -> str:
-    """Record the check on the challenger version (tags ``validation_status``, ``holdout_pr_auc``,
-    ``compared_with``) and, if it passed, move ``champion`` to it. Returns the champion afterwards."""
+    """Record the check on the challenger version (tags ``validation_status`` (``approved`` or ``held``),
+    ``holdout_pr_auc``, ``compared_with``, and with a champion ``holdout_gain``, ``gain_p_value`` and
+    ``promotion_rule``) and, if it passed, move ``champion`` to it. Returns the champion afterwards."""
     settings = settings or load_settings()
     client = mlflow_client(settings)
-    for key, value in {"validation_status": "approved" if check.promote else "rejected",
-                       "holdout_pr_auc": f"{check.challenger_metrics['pr_auc']:.6f}",
-                       "compared_with": check.champion_version or "none"}.items():
+    tags = {"validation_status": "approved" if check.promote else "held",
+            "holdout_pr_auc": f"{check.challenger_metrics['pr_auc']:.6f}",
+            "compared_with": check.champion_version or "none"}
+    if check.gain is not None:
+        tags.update(holdout_gain=f"{check.gain.gain:.6f}", gain_p_value=f"{check.gain.p_value(check.min_gain):.4f}",
+                    promotion_rule=f"paired bootstrap, alpha {check.alpha}, min_gain {check.min_gain}")
+    for key, value in tags.items():
         client.set_model_version_tag(check.name, check.challenger_version, key, value)
     if check.promote:
         promote(check.challenger_version, CHAMPION, settings)

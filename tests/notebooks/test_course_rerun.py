@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Results that measure time or speed on this machine; everything else must repeat exactly.
 VOLATILE = {"gbc_fit_seconds", "hgb_fit_seconds", "repro_first_seconds", "repro_cached_seconds",
             "rest_rps", "grpc_rps", "tutorial_rps", "rest_p50_ms", "grpc_p50_ms",
+            "gbc_vs_hgb_same_budget_speedup", "gbc_scaling_exponent",
+            "rest_constant_rps", "grpc_constant_rps", "rest_batch_rows_per_s", "grpc_batch_rows_per_s",
             # 06: the share of users flagged in shadow, over however many looks shadow took (latency's noise can
             # add one); the simulated rates are seeded and repeat exactly.
             "shadow_flag_rate_gap"}
@@ -21,12 +23,16 @@ VOLATILE = {"gbc_fit_seconds", "hgb_fit_seconds", "repro_first_seconds", "repro_
 CONTRACT = {
     "01_data_versioning": {"data_v1_md5", "data_v2_md5", "restored_v1_md5", "pulled_v1_md5"},
     "02_feature_engineering": {"pr_auc_naive_offline", "pr_auc_naive_served", "pr_auc_point_in_time",
-                               "pr_auc_tree_engineered", "pr_auc_mlp_raw", "ablation_pr_auc_drop"},
+                               "pr_auc_tree_engineered", "pr_auc_mlp_raw", "ablation_pr_auc_drop",
+                               "pr_auc_by_model_and_features", "leakage_gap_mean", "leakage_gap_ci95", "leakage_seeds"},
     "03_experiment_tracking": {"runs_logged", "champion_version", "champion_pr_auc", "gbc_fit_seconds",
-                               "hgb_fit_seconds", "gbc_rows", "hgb_rows"},
+                               "hgb_fit_seconds", "gbc_rows", "hgb_rows", "gbc_vs_hgb_same_budget_speedup",
+                               "gbc_scaling_exponent"},
     "04_orchestration": {"repro_first_seconds", "repro_cached_seconds", "repro_stages_rerun_after_param_change",
                          "prefect_flow_state", "prefect_retries_observed", "clone_stages_rerun"},
-    "05_serving": {"rest_rps", "grpc_rps", "tutorial_rps", "rest_p50_ms", "grpc_p50_ms"},
+    "05_serving": {"rest_rps", "grpc_rps", "tutorial_rps", "rest_p50_ms", "grpc_p50_ms", "rest_constant_rps",
+                   "grpc_constant_rps", "rest_batch_rows_per_s", "grpc_batch_rows_per_s", "json_bytes_per_row",
+                   "protobuf_bytes_per_row"},
     "06_canary_release": {"good_rollout_promoted", "good_rollout_steps", "bad_rollout_rolled_back_at",
                           "bad_rollout_requests_to_canary", "bad_rollout_total_requests", "dropped_requests",
                           "gate_false_rollback_rate", "gate_detection_rate", "gate_median_answers_to_decision",

@@ -31,7 +31,8 @@ from lifecycle.course.exercises import (
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["02_point_in_time_feature", "03_promote_the_right_run", "06_rollout_gate", "07_drift_or_concept"]
-CHECKS = [check_point_in_time_feature, check_choose_run, check_rollout_gate, check_diagnose, check_should_retrain]
+CHECKS = [check_point_in_time_feature, check_choose_run, promotion.check_decide, check_rollout_gate, check_diagnose,
+          check_should_retrain]
 CHECK_CALL = re.compile(r"^(\w+) = (check_\w+)\((\w+)\)$")
 
 
@@ -51,7 +52,7 @@ def run_notebook_code(path: Path) -> dict[str, CheckResult]:
 
 
 def test_public_api():
-    assert exercises.__all__ == ["CaseResult", "CheckResult", "check_choose_run", "check_diagnose",
+    assert exercises.__all__ == ["CaseResult", "CheckResult", "check_choose_run", "check_decide", "check_diagnose",
                                  "check_point_in_time_feature", "check_rollout_gate", "check_should_retrain"]
 
 
@@ -153,48 +154,95 @@ def test_a_wrong_row_of_the_large_case_is_named():
 COMPLETE = ["metrics.pr_auc", "metrics.precision", "metrics.p99_latency_ms"]
 
 
-def highest_pr_auc(runs, champion):
+def highest_pr_auc(runs):
     return runs.sort_values("metrics.pr_auc", ascending=False).iloc[0]["run_id"]
 
 
-def no_status_check(runs, champion):
+def no_status_check(runs):
     keep = runs[~(runs["metrics.p99_latency_ms"] > promotion.LATENCY_BUDGET_MS)
                 & (runs["metrics.precision"] >= promotion.PRECISION_FLOOR)]
-    if keep.empty:
-        return None
-    best = keep.sort_values("metrics.pr_auc", ascending=False).iloc[0]
-    if champion is not None and best["metrics.pr_auc"] < champion["pr_auc"] + promotion.MIN_GAIN:
-        return None
-    return best["run_id"]
-
-
-def no_margin(runs, champion):
-    keep = runs[(runs["status"] == "FINISHED") & runs[COMPLETE].notna().all(axis=1)
-                & (runs["metrics.p99_latency_ms"] <= promotion.LATENCY_BUDGET_MS)
-                & (runs["metrics.precision"] >= promotion.PRECISION_FLOOR)]
-    best = keep.sort_values(["metrics.pr_auc", "metrics.p99_latency_ms"], ascending=[False, True])
-    return None if best.empty else best.iloc[0]["run_id"]
+    return None if keep.empty else keep.sort_values("metrics.pr_auc", ascending=False).iloc[0]["run_id"]
 
 
 @pytest.mark.parametrize("function, first_line, hint", [
-    (highest_pr_auc, "case 2 of 9 (the best PR-AUC is over the latency budget) failed: expected run 'hgb-300'",
+    (highest_pr_auc, "case 2 of 7 (the best PR-AUC is over the latency budget) failed: expected run 'hgb-300'",
      "run 'gbc-tutorial' has p99 latency 95 ms, over the 50 ms budget."),
-    (no_status_check, "case 4 of 9 (a failed run logged the best PR-AUC before it crashed)",
+    (no_status_check, "case 4 of 7 (a failed run logged the best PR-AUC before it crashed)",
      "run 'mlp-big' has status FAILED"),
-    (lambda runs, champion: no_status_check(runs[runs["status"] == "FINISHED"], champion),
-     "case 5 of 9 (a finished run that never measured its latency (NaN))",
+    (lambda runs: no_status_check(runs[runs["status"] == "FINISHED"]),
+     "case 5 of 7 (a finished run that never measured its latency (NaN))",
      "run 'hgb-unbenchmarked' has no p99_latency_ms (NaN)"),
-    (no_margin, "case 7 of 9 (the best qualifying run does not beat the champion by the margin) failed: "
-     "expected None, got run 'hgb-300'", "run 'hgb-300' qualifies, but its PR-AUC 0.805 does not beat the "
-     "champion's 0.8 by 0.01"),
-    (lambda runs, champion: runs["metrics.pr_auc"].idxmax(), "got 0, a row label", "that is the row's index label"),
-    (lambda runs, champion: "hgb-300", "got 'hgb-300'", "that is the run's name (tags.mlflow.runName)"),
-    (lambda runs, champion: None, "expected run 'hgb-300'", "run 'hgb-300'"),
+    (lambda runs: runs["metrics.pr_auc"].idxmax(), "got 0, a row label", "that is the row's index label"),
+    (lambda runs: "hgb-300", "got 'hgb-300'", "that is the run's name (tags.mlflow.runName)"),
+    (lambda runs: None, "expected run 'hgb-300'", "run 'hgb-300'"),
 ])
-def test_promotion_mistakes_get_their_message(function, first_line, hint):
+def test_choosing_mistakes_get_their_message(function, first_line, hint):
     message = check_choose_run(function, show=False).message
     assert first_line in message.splitlines()[0]
     assert message.splitlines()[1].startswith("Hint: ") and hint in message.splitlines()[1]
+
+
+def bootstrap_gains(labels, challenger, champion, paired=True, rounds=promotion.ROUNDS):
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(1)
+    gains = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(labels), len(labels))
+        other = rows if paired else rng.integers(0, len(labels), len(labels))
+        gains.append(average_precision_score(labels[rows], challenger[rows])
+                     - average_precision_score(labels[other], champion[other]))
+    return np.array(gains)
+
+
+def point_estimate(labels, challenger, champion):
+    from sklearn.metrics import average_precision_score
+
+    if champion is None:
+        return "promote"
+    better = average_precision_score(labels, challenger) > average_precision_score(labels, champion)
+    return "promote" if better else "hold"
+
+
+def unpaired(labels, challenger, champion):
+    if champion is None:
+        return "promote"
+    no_gain = np.mean(bootstrap_gains(labels, challenger, champion, paired=False, rounds=100) <= promotion.MIN_GAIN)
+    return "promote" if no_gain < promotion.ALPHA else "hold"
+
+
+@pytest.mark.parametrize("function, first_line, hint", [
+    (point_estimate, "case 3 of 6 (the test window's winner, no better on the holdout) failed: expected 'hold', "
+     "got 'promote'.", "Promoting on the point estimate (gain > 0) would swap equally good models"),
+    (lambda labels, challenger, champion: "promote" if champion is None else point_estimate(
+        labels, challenger, champion) if challenger is not champion else "hold",
+     "case 3 of 6", "many resamples show no gain: that is noise, not evidence"),
+    (unpaired, "case 6 of 6 (a small gain that is the same on almost every row) failed: expected 'promote', "
+     "got 'hold'.", "Draw one set of row indices per resample and use it for both models."),
+    (lambda labels, challenger, champion: "hold", "case 1 of 6 (no champion yet) failed: expected 'promote'",
+     "there is nothing to hold on to"),
+    (lambda labels, challenger, champion: champion is None, "got True", 'return the decision as a word'),
+])
+def test_promotion_decision_mistakes_get_their_message(function, first_line, hint):
+    message = promotion.check_decide(function, show=False).message
+    assert first_line in message.splitlines()[0]
+    assert message.splitlines()[1].startswith("Hint: ") and hint in message.splitlines()[1]
+
+
+def test_every_decision_case_is_far_from_the_rules_boundary_and_is_what_the_registry_decides():
+    from lifecycle.tracking.registry import should_promote
+    from lifecycle.training import pr_auc_gain
+
+    for case in promotion._decide_cases():
+        labels, challenger, champion = case.args
+        if champion is None:
+            assert case.expected == "promote" and should_promote(None)
+            continue
+        for rounds, seed in ((promotion.ROUNDS, 1), (promotion.ROUNDS, 2), (promotion.BOOTSTRAP_ROUNDS, 0)):
+            p_value = pr_auc_gain(labels, challenger, champion, rounds=rounds, seed=seed).p_value(promotion.MIN_GAIN)
+            assert p_value < promotion.ALPHA / 4 or p_value > 4 * promotion.ALPHA, (case.name, rounds, p_value)
+            assert case.expected == ("promote" if p_value < promotion.ALPHA else "hold"), case.name
+    assert (promotion.ALPHA, promotion.MIN_GAIN) == (0.05, 0.0), "the exercise's thresholds are lesson 03's"
 
 
 # ---- 06 ----
@@ -366,7 +414,9 @@ def test_learner_functions_get_copies_of_the_inputs():
 
 
 def test_example_inputs_are_seeded():
-    assert promotion.example_runs(1)[0].equals(promotion.example_runs(1)[0])
+    assert promotion.example_runs(1).equals(promotion.example_runs(1))
+    assert all(np.array_equal(a, b) for a, b in zip(promotion.example_holdout(1), promotion.example_holdout(1),
+                                                    strict=True))
     assert rollout.example_step(1) == rollout.example_step(1) != rollout.example_step(2)
     assert drift.example_window(1) == drift.example_window(1)
     assert point_in_time.reference_count_24h(point_in_time._rows(("u", "2026-01-01"))).tolist() == [0.0]

@@ -24,7 +24,7 @@ from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError
 from lifecycle.features import FEATURE_COLUMNS, build_features, split_by_time
 from lifecycle.proto import STUBS, describe_proto, fraud_pb2, fraud_pb2_grpc, generate_stubs
-from lifecycle.serving.predictor import MicroBatcher, compile_predictor
+from lifecycle.serving.predictor import BatchedPredictor, MicroBatcher, ThreadMicroBatcher, compile_predictor
 from lifecycle.serving.rest import create_app
 from lifecycle.serving.schema import Transaction, request_bodies
 from lifecycle.serving.scorer import FraudScorer
@@ -316,6 +316,112 @@ def test_grpc_answers_like_rest_and_names_bad_fields(grpc_target, served):
         {"loc": ["amount"], "msg": "Field required", "type": "missing"}]
     assert huge.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert list(metadata.feature_columns) == FEATURE_COLUMNS
+    assert metadata.micro_batching and metadata.predictor == "compiled", "the same settings as the REST server"
+
+
+def test_thread_micro_batcher_shares_calls_between_threads_and_keeps_each_answer():
+    calls: list[int] = []
+    started = threading.Event()
+
+    def slow_predict(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        started.set()
+        time.sleep(0.01)  # a predict call long enough for other threads to queue behind it
+        return rows[:, 0] * 2
+
+    batcher = ThreadMicroBatcher(slow_predict, max_rows=8)
+    assert batcher.predict_one([21.0]) == 42.0 and calls == [1], "a lone row runs at once, alone"
+    answers: dict[tuple[int, int], float] = {}
+
+    def submit(thread: int) -> None:
+        for i in range(10):
+            answers[thread, i] = batcher.predict_one([thread * 100.0 + i])
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {(t, i): 2 * (t * 100.0 + i) for t in range(12) for i in range(10)}
+    assert batcher.rows_ == 121 and max(calls) <= 8 and batcher.mean_batch_rows > 2, calls
+
+    def broken(rows: np.ndarray) -> np.ndarray:
+        raise ValueError("model exploded")
+
+    with pytest.raises(ValueError, match="model exploded"):
+        ThreadMicroBatcher(broken).predict_one([1.0])
+
+
+def test_batched_predictor_gives_the_same_probabilities_one_row_or_many(served, windows):
+    features = build_features(windows[1].head(50), history=windows[0]).to_numpy()
+    compiled = compile_predictor(served.model)
+    batched = BatchedPredictor(compiled)
+    one_by_one = np.concatenate([batched.predict_proba(features[i:i + 1]) for i in range(len(features))])
+    np.testing.assert_allclose(one_by_one, compiled.predict_proba(features), atol=1e-12)
+    assert batched.name == "compiled" and batched.batcher.rows_ == len(features)
+
+
+def test_grpc_batch_validates_like_rest_and_scores_in_order(grpc_target, served, later):
+    batch = later[:40]
+    with TestClient(create_app(served)) as client:
+        rest = client.post("/predict/batch", json={"transactions": batch}).json()
+        rest_error = client.post("/predict/batch", json={"transactions": [batch[0], {**batch[1], "amount": "x"}]})
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = fraud_pb2_grpc.FraudDetectorStub(channel)
+        answer = stub.PredictBatch(fraud_pb2.TransactionBatch(transactions=[fraud_pb2.Transaction(**t) for t in batch]))
+        missing = {k: v for k, v in batch[1].items() if k != "amount"}
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.PredictBatch(fraud_pb2.TransactionBatch(transactions=[fraud_pb2.Transaction(**batch[0]),
+                                                                       fraud_pb2.Transaction(**missing)]))
+    assert [p.fraud_probability for p in answer.predictions] == [p["fraud_probability"] for p in rest["predictions"]]
+    assert [p.transaction_id for p in answer.predictions] == [t["transaction_id"] for t in batch]
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert json.loads(bad.value.details().removeprefix("invalid transaction: ")) == [
+        {"loc": ["transactions", 1, "amount"], "msg": "Field required", "type": "missing"}]
+    assert rest_error.json()["detail"][0]["loc"] == ["body", "transactions", 1, "amount"], "the same location"
+
+
+def test_constant_servers_answer_a_prediction_shaped_constant():
+    from lifecycle.course.tutorial import CONSTANT_ANSWER, create_constant_rest_app
+    from lifecycle.serving.grpc_service import create_constant_grpc_server
+
+    with TestClient(create_constant_rest_app()) as client:
+        answer = client.post("/predict", json=GOOD)
+        too_big = client.post("/predict", content=b" " * 2_000_000, headers={"content-type": "application/json"})
+        assert client.get("/ready").status_code == 200
+    assert answer.status_code == 200 and answer.json() == CONSTANT_ANSWER and too_big.status_code == 413
+    assert set(CONSTANT_ANSWER) == set(fraud_pb2.Prediction.DESCRIPTOR.fields_by_name), "shaped like an answer"
+    server, port = create_constant_grpc_server(port=0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+            single = fraud_pb2_grpc.FraudDetectorStub(channel).Predict(fraud_pb2.Transaction(**GOOD))
+            many = fraud_pb2_grpc.FraudDetectorStub(channel).PredictBatch(
+                fraud_pb2.TransactionBatch(transactions=[fraud_pb2.Transaction(**GOOD)] * 3))
+    finally:
+        server.stop(grace=None)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert single.model_name == "constant" and len(many.predictions) == 3
+
+
+def test_open_loop_sends_at_its_rate_and_counts_latency_from_when_each_was_due():
+    from lifecycle.serving.grpc_service import create_constant_grpc_server
+    from lifecycle.serving.loadgen import run_grpc_load
+
+    server, port = create_constant_grpc_server(port=0)
+    try:
+        messages = [fraud_pb2.Transaction(**GOOD)]
+        opened = run_grpc_load(f"127.0.0.1:{port}", messages, rate=200, seconds=0.5, warmup_requests=5, label="open")
+        closed = run_grpc_load(f"127.0.0.1:{port}", messages, concurrency=4, seconds=0.3, warmup_requests=5)
+    finally:
+        server.stop(grace=None)
+    summary = opened.summary()
+    assert opened.requests == 100 and opened.errors == 0, "open loop: exactly rate x seconds requests"
+    assert summary["offered_rps"] == 200 and summary["max_in_flight"] >= 1 and summary["p50_ms"] > 0
+    assert opened.seconds >= 0.495, "the last request is sent when it is due, not earlier"
+    assert closed.offered_rps is None and closed.max_in_flight <= 4 and closed.requests > 0
+    with pytest.raises(ConfigError, match="rate > 0"):
+        run_grpc_load("127.0.0.1:1", messages, rate=0)
 
 
 def test_committed_grpc_stubs_match_the_proto(tmp_path):
@@ -344,14 +450,54 @@ def test_load_generator_never_leaves_this_machine():
             check_loopback(host)
 
 
-def test_summary_figures_and_targets():
-    runs = {"tutorial": {"rps": 100.0, "p50_ms": 150.0}, "rest": {"rps": 2_500.0, "p50_ms": 6.0},
-            "grpc": {"rps": 2_400.0, "p50_ms": 6.5}, "constant": {"rps": 4_000.0, "p50_ms": 4.0},
-            "batch": {"rps": 60.0, "rows_per_second": 60_000.0, "p50_ms": 30.0}}
-    summary = summarise(runs)
-    assert summary["figures"]["rest_vs_tutorial"] == 25.0 and summary["figures"]["grpc_vs_rest"] == 0.96
+def test_summary_puts_each_server_against_its_own_floor():
+    def run(rps, rows=None, p50=1.0, cpu=None, offered=None):
+        return {"rps": rps, "rows_per_second": rows or rps, "p50_ms": p50, "p99_ms": 3 * p50,
+                "server_cpu_us_per_row": cpu, "offered_rps": offered}
+
+    runs = {"tutorial": run(100.0, cpu=5_000.0), "rest": run(2_500.0, cpu=200.0), "grpc": run(2_400.0, cpu=300.0),
+            "rest_constant": run(4_000.0, cpu=100.0), "grpc_constant": run(3_000.0, cpu=250.0),
+            "rest_batch": run(60.0, 60_000.0), "grpc_batch": run(50.0, 50_000.0),
+            "rest_open_loop": run(1_200.0, p50=0.8, offered=1_200.0), "grpc_open_loop": run(1_200.0, p50=0.9)}
+    wire = {"json_request": 210.0, "json_response": 190.0, "protobuf_request": 93.0, "protobuf_response": 58.0}
+    summary = summarise(runs, wire)
+    figures = summary["figures"]
+    assert (figures["rest_of_constant"], figures["grpc_of_constant"]) == (0.625, 0.8)
+    assert figures["rest_of_constant_by_cpu"] == 0.5 and figures["grpc_vs_rest"] == 0.96
+    assert (figures["rest_p50_ms"], figures["grpc_p50_ms"], figures["open_loop_rps"]) == (0.8, 0.9, 1_200.0)
+    assert (figures["json_bytes_per_row"], figures["protobuf_bytes_per_row"]) == (400.0, 151.0)
+    assert figures["grpc_batch_vs_rest_batch"] == pytest.approx(0.833, abs=1e-3)
     assert {name: t["met"] for name, t in summary["targets"].items()} == {
-        "rest_vs_tutorial": True, "rest_vs_constant": True, "grpc_vs_rest": False, "batch_rows_per_s": True}
+        "rest_of_constant": False, "grpc_of_constant": True, "grpc_batch_vs_rest_batch": False,
+        "rest_vs_tutorial": True}
+
+
+@pytest.mark.slow
+def test_constant_servers_run_as_processes_and_take_both_kinds_of_load(isolated_workspace):
+    """The benchmark's floors as it starts them (subprocesses on free ports), loaded closed and open loop
+    by the clients the benchmark uses; stop() ends them."""
+    from lifecycle.course.tutorial import start_constant_server
+    from lifecycle.serving.loadgen import run_grpc_load, run_http_load
+
+    settings = load_settings()
+    rest, grpc_server = start_constant_server("rest", settings, wait=False), start_constant_server("grpc", settings)
+    try:
+        from lifecycle.serving.process import wait_until_ready
+
+        wait_until_ready(rest)
+        body = [json.dumps(GOOD).encode()]
+        closed = run_http_load(f"{rest.url}/predict", body, concurrency=8, seconds=0.5)
+        opened = run_http_load(f"{rest.url}/predict", body, rate=100, seconds=0.5)
+        over_grpc = run_grpc_load(grpc_server.url, [fraud_pb2.Transaction(**GOOD)], rate=100, seconds=0.5)
+        assert rest.cpu_seconds() > 0
+    finally:
+        rest.stop()
+        grpc_server.stop()
+    assert closed.errors == 0 and closed.requests > 0 and closed.client.startswith("aiohttp")
+    assert (opened.requests, opened.errors, over_grpc.requests, over_grpc.errors) == (50, 0, 50, 0)
+    assert not rest.running and not grpc_server.running
+    with pytest.raises(ConfigError, match="choose rest or grpc"):
+        start_constant_server("soap", settings)
 
 
 @pytest.mark.slow

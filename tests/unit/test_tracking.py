@@ -30,8 +30,9 @@ from lifecycle.tracking import (
     set_alias,
     should_promote,
 )
+from lifecycle.tracking.registry import PROMOTION_ALPHA
 from lifecycle.tracking.server import start_mlflow_server
-from lifecycle.training import predict_scores, train_fraud_model
+from lifecycle.training import pr_auc_gain, predict_scores, train_fraud_model
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +77,50 @@ def check_and_apply(version, windows, settings, min_gain=0.0):
     return check, apply_promotion(check, settings)
 
 
-@pytest.mark.parametrize(("challenger", "champion", "min_gain", "expected"), [
-    (0.50, None, 0.0, True),     # no champion yet
-    (0.81, 0.80, 0.0, True),     # better
-    (0.80, 0.80, 0.0, True),     # a tie promotes: "not lower"
-    (0.79, 0.80, 0.0, False),    # lower
-    (0.80, 0.80, 0.01, False),   # a tie is not enough when a margin is asked for
-    (0.82, 0.80, 0.01, True),    # ... a gain above the margin is
-])
-def test_promotion_rule(challenger, champion, min_gain, expected):
-    assert should_promote(challenger, champion, min_gain) is expected
+def scored_rows(rows: int, strength: float, seed: int, strength_b: float | None = None):
+    """Labels (1.5% fraud) and two models' scores: fraud shifted up by ``strength`` (model a) and
+    ``strength_b`` (model b, default the same), each with its own noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random(rows) < 0.015
+    strength_b = strength if strength_b is None else strength_b
+    return labels, labels * strength + rng.normal(size=rows), labels * strength_b + rng.normal(size=rows)
+
+
+def test_promotion_rule_promotes_without_a_champion_and_on_clear_evidence_only():
+    assert should_promote(None) is True  # no champion yet: nothing to hold on to
+    labels, strong, weak = scored_rows(4_000, 3.0, seed=1, strength_b=1.0)
+    clear = pr_auc_gain(labels, strong, weak)
+    assert clear.gain > 0.2 and clear.interval()[0] > 0 and should_promote(clear) is True
+    assert should_promote(clear, min_gain=clear.gain + 0.1) is False, "a margin beyond the gain holds"
+    tie = pr_auc_gain(labels, strong, strong)
+    assert tie.gain == 0 and tie.p_value() == 1.0 and should_promote(tie) is False, "a tie holds"
+    worse = pr_auc_gain(labels, weak, strong)
+    assert should_promote(worse) is False
+
+
+def test_a_gain_within_the_noise_holds_where_the_old_rule_promoted():
+    labels, first, second = scored_rows(3_000, 1.5, seed=4)  # equally good models, different noise
+    gain = pr_auc_gain(labels, first, second) if pr_auc_gain(labels, first, second).gain > 0 else \
+        pr_auc_gain(labels, second, first)
+    assert 0 < gain.gain < gain.interval()[1] and gain.interval()[0] < 0
+    assert should_promote(gain) is False, "higher on the holdout, but within its noise: hold"
+
+
+def test_the_rule_promotes_an_equal_challenger_at_about_its_stated_error_rate():
+    """Two equally good models on the same rows: the rule's stated error rate is how often it promotes
+    anyway. The old rule (promote when not lower) promoted half of them."""
+    promoted = point_estimate = 0
+    trials = 120
+    for trial in range(trials):
+        labels, challenger, champion = scored_rows(2_000, 1.5, seed=100 + trial)
+        gain = pr_auc_gain(labels, challenger, champion, rounds=400, seed=trial)
+        promoted += should_promote(gain)
+        point_estimate += gain.gain >= 0
+    assert promoted / trials <= PROMOTION_ALPHA + 0.06, f"promoted {promoted} of {trials} equal challengers"
+    assert point_estimate / trials > 0.3, "the point-estimate rule promotes far more often"
+    strong = sum(should_promote(pr_auc_gain(*scored_rows(2_000, 3.0, seed=300 + trial, strength_b=1.5),
+                                            rounds=400, seed=trial)) for trial in range(20))
+    assert strong >= 18, f"a clearly better challenger was promoted only {strong} of 20 times"
 
 
 def test_first_challenger_becomes_champion(windows, good, settings):
@@ -103,10 +138,12 @@ def test_worse_challenger_is_rejected_and_champion_stays(windows, good, poor, se
     _, challenger = log_fraud_model(poor, windows["train"], "stump", settings, alias=CHALLENGER)
     check, after = check_and_apply(challenger, windows, settings)
     assert check.challenger_metrics["pr_auc"] < check.champion_metrics["pr_auc"]
-    assert not check.promote and after == champion
+    assert not check.promote and after == champion and check.reason.startswith("hold: ")
     assert alias_version(CHALLENGER, settings) == challenger
     tags = mlflow_client(settings).get_model_version(settings.registered_model, challenger).tags
-    assert tags["validation_status"] == "rejected" and tags["compared_with"] == champion
+    assert tags["validation_status"] == "held" and tags["compared_with"] == champion
+    assert float(tags["holdout_gain"]) == pytest.approx(check.gain.gain) and check.gain.gain < 0
+    assert tags["promotion_rule"] == f"paired bootstrap, alpha {PROMOTION_ALPHA}, min_gain 0.0"
     assert list(check.table().index) == [f"challenger (v{challenger})", f"champion (v{champion})"]
 
 
@@ -114,18 +151,18 @@ def test_better_challenger_replaces_champion(windows, good, poor, settings):
     _, old = log_fraud_model(poor, windows["train"], "stump", settings, alias=CHAMPION)
     _, new = log_fraud_model(good, windows["train"], "logreg", settings)
     check, after = check_and_apply(new, windows, settings)
-    assert check.promote and after == new != old
+    assert check.promote and after == new != old and check.reason.startswith("promote: ")
+    assert check.gain.interval()[0] > 0 and check.gain.p_value() < PROMOTION_ALPHA
     assert promote(old, CHAMPION, settings) == new, "promote returns the version the alias left (rollback)"
 
 
-def test_tie_promotes_unless_a_margin_is_required(windows, good, settings):
+def test_the_same_model_again_ties_and_holds(windows, good, settings):
     _, first = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
     _, second = log_fraud_model(good, windows["train"], "logreg-again", settings)
-    check, after = check_and_apply(second, windows, settings, min_gain=0.01)
-    assert check.challenger_metrics["pr_auc"] == check.champion_metrics["pr_auc"]
-    assert not check.promote and after == first
     check, after = check_and_apply(second, windows, settings)
-    assert check.promote and after == second
+    assert check.challenger_metrics["pr_auc"] == check.champion_metrics["pr_auc"] and check.gain.gain == 0
+    assert not check.promote and after == first
+    assert "the evidence is too thin, the champion stays" in check.reason
 
 
 def test_champion_loads_with_threshold_and_history(windows, good, settings):

@@ -18,7 +18,7 @@ runs to its end headless either way, and the returned :class:`CheckResult` says 
 | exercise | learner writes | check |
 |---|---|---|
 | 02 | ``user_txn_count_24h(transactions)`` | :func:`check_point_in_time_feature` |
-| 03 | ``choose_run(runs, champion)`` | :func:`check_choose_run` |
+| 03 | ``choose_run(runs)``, ``decide(labels, challenger, champion)`` | :func:`check_choose_run`, :func:`check_decide` |
 | 06 | ``gate(stable, canary)`` | :func:`check_rollout_gate` |
 | 07 | ``diagnose(window)``, ``should_retrain(window)`` | :func:`check_diagnose`, :func:`check_should_retrain` |
 
@@ -31,8 +31,8 @@ from __future__ import annotations
 from lifecycle.course.exercises._checking import CaseResult, CheckResult
 from lifecycle.course.exercises.drift import check_diagnose, check_should_retrain
 from lifecycle.course.exercises.point_in_time import check_point_in_time_feature
-from lifecycle.course.exercises.promotion import check_choose_run
+from lifecycle.course.exercises.promotion import check_choose_run, check_decide
 from lifecycle.course.exercises.rollout import check_rollout_gate
 
-__all__ = ["CaseResult", "CheckResult", "check_choose_run", "check_diagnose", "check_point_in_time_feature",
-           "check_rollout_gate", "check_should_retrain"]
+__all__ = ["CaseResult", "CheckResult", "check_choose_run", "check_decide", "check_diagnose",
+           "check_point_in_time_feature", "check_rollout_gate", "check_should_retrain"]
