@@ -4,7 +4,8 @@ Each is one function that builds it from the lesson's fitted state, so a lesson'
 each computes its numbers with a library function a test can call with the same settings.
 
 Modules: :mod:`~lifecycle.course.playgrounds.features` (02: feature groups, the threshold, the cost of
-an alert), :mod:`~lifecycle.course.playgrounds.tracking` (03: a run of your own, tracked in MLflow).
+an alert), :mod:`~lifecycle.course.playgrounds.tracking` (03: a run of your own, tracked in MLflow),
+:mod:`~lifecycle.course.playgrounds.canary` (06: the canary policy against a failure you choose).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ _EXPORTS = {
     "fit_feature_scores": "lifecycle.course.playgrounds.features",
     "tracking_playground": "lifecycle.course.playgrounds.tracking",
     "run_experiment": "lifecycle.course.playgrounds.tracking",
+    "canary_playground": "lifecycle.course.playgrounds.canary",
+    "evaluate_policy": "lifecycle.course.playgrounds.canary",
 }
 __all__ = sorted(_EXPORTS)
 
