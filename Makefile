@@ -19,7 +19,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab site clean services services-down
+.PHONY: setup run test lint lab site clean services services-down monitor-ui
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ lab: setup
 site: setup
 	@test -f build/summary.json || $(BIN)/lifecycle run --profile $(PROFILE)
 	$(BIN)/lifecycle site
+
+# Evidently's monitoring UI over lesson 07's weekly checks (workspace/monitoring), telemetry off; Ctrl-C stops it.
+monitor-ui: setup
+	$(BIN)/lifecycle monitor ui --port 8085
 
 clean:
 	@test ! -x $(BIN)/lifecycle || $(BIN)/lifecycle services down  # their state lives in workspace/

@@ -40,8 +40,12 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--start", default="2026-01-01", help="first day of the window (YYYY-MM-DD)")
     generate.add_argument("--days", type=int, default=30, help="length of the window in days (default 30)")
     generate.add_argument("--users", type=int, default=2_000, help="size of the customer population (default 2000)")
+    generate.add_argument("--drift-day", type=int, default=0, metavar="DAY",
+                          help="quiet days before the scenario starts (default 0: from the first day)")
+    generate.add_argument("--ramp-days", type=float, default=0,
+                          help="days over which the drift grows to full strength (default 0: sudden)")
     generate.add_argument("--out", required=True, help="CSV file to write")
-    generate.set_defaults(handler="lifecycle.data:generate_command")
+    generate.set_defaults(handler="lifecycle.data.generator:generate_command")
 
 
 def _add_progress(commands: argparse._SubParsersAction) -> None:
@@ -80,24 +84,34 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_monitor(commands: argparse._SubParsersAction) -> None:
-    monitor = commands.add_parser("monitor", help="run one monitoring cycle of the champion on a window of traffic")
-    monitor.add_argument("--current", required=True, metavar="PATH.csv",
-                         help="transactions to check (as 'data generate' writes them); an is_fraud column is "
-                              "taken as the late labels")
+    monitor = commands.add_parser("monitor", help="check a window of traffic against the champion, or serve the "
+                                                  "monitoring dashboard ('monitor ui')")
+    monitor.add_argument("action", nargs="?", choices=("check", "ui"), default="check",
+                         help="check (default): one monitoring check; ui: Evidently's UI over the workspace")
+    monitor.add_argument("--current", default=None, metavar="PATH.csv",
+                         help="check: transactions to check (as 'data generate' writes them); an is_fraud column is "
+                              "taken as labels that have arrived")
     monitor.add_argument("--model-uri", default=None,
-                         help="registered model to monitor (default models:/<registered_model>@champion)")
+                         help="check: registered model (default models:/<registered_model>@champion)")
     monitor.add_argument("--report", default=None,
-                         help="HTML report to write (default workspace/reports/monitor-<current>.html)")
-    monitor.add_argument("--json", default=None, metavar="PATH", help="also write the decision as JSON")
-    monitor.add_argument("--drift-share", type=float, default=0.3,
-                         help="share of drifted features that counts as input drift (default 0.3)")
-    monitor.add_argument("--max-precision-drop", type=float, default=0.15,
-                         help="precision drop from the reference that triggers a retrain (default 0.15)")
-    monitor.add_argument("--max-pr-auc-drop", type=float, default=0.1,
-                         help="PR-AUC drop from the reference that triggers a retrain (default 0.1)")
+                         help="check: HTML report to write (default workspace/reports/monitor-<current>.html)")
+    monitor.add_argument("--json", default=None, metavar="PATH", help="check: also write the decision as JSON")
+    monitor.add_argument("--alpha", type=float, default=0.05,
+                         help="check: false-alarm rate of each kind of alarm (default 0.05)")
     monitor.add_argument("--exit-code", action="store_true",
-                         help="exit 0 (no action), 3 (alert) or 4 (retrain), for a scheduler")
-    monitor.set_defaults(handler="lifecycle.monitoring.retraining:monitor_command")
+                         help="check: exit 0 (no action), 3 (alert) or 4 (retrain), for a scheduler")
+    monitor.add_argument("--workspace", default=None,
+                         help="ui: the Evidently workspace (default workspace/monitoring, which lesson 07 fills)")
+    monitor.add_argument("--host", default="127.0.0.1", help="ui: address to bind (default 127.0.0.1)")
+    monitor.add_argument("--port", type=int, default=8085, help="ui: port (default 8085)")
+    monitor.set_defaults(handler="lifecycle.cli:_monitor")
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """Route ``lifecycle monitor [check|ui]`` to its handler (imported only when it runs)."""
+    module, function = (("lifecycle.monitoring.dashboard", "ui_command") if args.action == "ui"
+                        else ("lifecycle.monitoring.retraining", "monitor_command"))
+    return getattr(import_module(module), function)(args)
 
 
 def _add_site(commands: argparse._SubParsersAction) -> None:

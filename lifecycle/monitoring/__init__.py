@@ -1,8 +1,14 @@
-"""Monitoring, lesson 07's stage: drift checks (Evidently), the decision policy, and retraining.
+"""Monitoring, lesson 07's stage: drift checks (Evidently), performance without labels (CBPE), the weekly
+schedule, the decision policy, the dashboard, and retraining.
 
-Modules: :mod:`~lifecycle.monitoring.drift` (the drift monitor: input drift per feature, prediction
-drift, quality on late labels, and what to do about it), :mod:`~lifecycle.monitoring.retraining`
-(scoring windows, quality over time, retraining on a fresh window, the ``lifecycle monitor`` command).
+Modules: :mod:`~lifecycle.monitoring.drift` (drift statistics per column, with categories as
+categories; :class:`DriftMonitor`, one check of one window), :mod:`~lifecycle.monitoring.cbpe`
+(estimated precision from calibrated scores), :mod:`~lifecycle.monitoring.policy` (when to retrain or
+alert, each a test with a stated error rate), :mod:`~lifecycle.monitoring.schedule` (the weekly checks
+over a period), :mod:`~lifecycle.monitoring.dashboard` (snapshots in an Evidently workspace, its
+panels, its UI), :mod:`~lifecycle.monitoring.retraining` (scoring windows, retraining on the labels
+that have arrived, the ``lifecycle monitor`` command). Evidently's internals live in
+``_evidently`` only.
 
 Taught in notebooks/07_monitoring.ipynb.
 """
@@ -14,11 +20,22 @@ from lifecycle._lazy import lazy_exports
 # name → module that defines it; imported on first use, so `import lifecycle.monitoring` imports no Evidently.
 _EXPORTS = {
     **{name: "lifecycle.monitoring.drift" for name in (
-        "MONITORED_FEATURES", "ACTIONS", "KINDS", "NotFittedError", "MonitorDecision", "DriftMonitor",
-        "column_drift", "run_drift_report", "drift_table")},
+        "MONITORED_FEATURES", "CATEGORICAL_FEATURES", "MonitorDecision", "DriftMonitor", "column_drift",
+        "drift_statistics", "run_drift_report", "drift_table")},
+    **{name: "lifecycle.monitoring.cbpe" for name in (
+        "CBPE", "NotFittedError", "expected_confusion", "weekly_expected_confusion")},
+    **{name: "lifecycle.monitoring.period" for name in (
+        "Reference", "ScoredPeriod", "score_period", "score_periods", "monitor_period", "resampled_false_alarms",
+        "retraining_rows")},
+    **{name: "lifecycle.monitoring.policy" for name in ("ACTIONS", "KINDS", "Policy", "WeekDecision", "decide")},
+    **{name: "lifecycle.monitoring.schedule" for name in (
+        "week_of", "check_days", "weekly_drift", "weekly_performance", "run_schedule", "first_week",
+        "days_to_detect")},
+    **{name: "lifecycle.monitoring.dashboard" for name in (
+        "MonitoringDashboard", "start_ui", "ui_command")},
     **{name: "lifecycle.monitoring.retraining" for name in (
         "EXIT_CODES", "score_window", "reference_window", "quality_over_time", "retrain_on_window",
-        "choose_threshold_near_best", "monitor_command")},
+        "retrain_on_labels", "choose_threshold_near_best", "monitor_command")},
 }
 __all__ = sorted(_EXPORTS)
 

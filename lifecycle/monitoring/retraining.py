@@ -149,6 +149,62 @@ def retrain_on_window(window: pd.DataFrame, history: pd.DataFrame | None = None,
                         train_rows=len(fit_rows), params=params)
 
 
+def retrain_on_labels(features: pd.DataFrame, labels: Sequence[int], usable: Sequence[bool], timestamps: Sequence,
+                      alert_rate: float, kind: str = "hgb", seed: int = 42, recent_days: float = 14,
+                      min_frauds: int = 20, **params: Any) -> TrainedModel:
+    """Train a challenger on the rows whose labels can be trusted on the retrain day, with their logged features.
+
+    What a retrain on the retrain day can use: the features the server computed for every logged
+    prediction (point-in-time, whatever became of the labels), and the labels that have arrived by
+    then (:func:`~lifecycle.data.training_labels_as_of`); no later label is used. Every usable row
+    is fitted: the newest labels are the ones that know the new world.
+
+    The threshold is not chosen on labels: the recent labelled rows are a biased sample (reviewed
+    flags, no recent approvals), and a best-F1 threshold on them would be off. It keeps the team's
+    review capacity instead: the challenger flags the share ``alert_rate`` of the last
+    ``recent_days`` of traffic (labelled or not), as the champion did on its reference.
+
+    Args:
+        features: logged features (e.g. the champion's training month, then the production period so far).
+        labels: each row's label as known on the retrain day (ignored where not ``usable``).
+        usable: whether each row's label may be fitted.
+        timestamps: when each row happened.
+        alert_rate: the share of traffic to flag (e.g. the champion's reference alert rate).
+        kind, seed, **params: the model (see :func:`~lifecycle.training.make_model`).
+        recent_days: the traffic the alert rate is matched on.
+        min_frauds: labelled frauds the fit needs.
+
+    Returns:
+        The :class:`~lifecycle.training.TrainedModel`; ``metrics`` holds its ``alert_rate`` and
+        ``threshold`` (measure its precision on the weeks after the retrain).
+
+    Raises:
+        SchemaError: lengths disagree.
+        ConfigError: too few usable frauds, or an alert rate outside (0, 1).
+    """
+    from lifecycle.training import fit_model, make_model, predict_scores
+
+    labels, usable = np.asarray(labels), np.asarray(usable, dtype=bool)
+    stamps = pd.to_datetime(np.asarray(timestamps))
+    if not len(features) == len(labels) == len(usable) == len(stamps):
+        raise SchemaError(f"{len(features)} feature rows, {len(labels)} labels, {len(usable)} usable flags and "
+                          f"{len(stamps)} timestamps: give one of each per logged prediction")
+    if not 0 < alert_rate < 1:
+        raise ConfigError(f"alert_rate must be in (0, 1), got {alert_rate!r}")
+    frauds = int(labels[usable].sum())
+    if frauds < min_frauds:
+        raise ConfigError(f"too few labelled frauds to retrain: {frauds} (need {min_frauds}); wait for more labels "
+                          f"({int(usable.sum()):,} usable rows now)")
+    frame = features.reset_index(drop=True)
+    model = make_model(kind, seed, **params)
+    seconds = fit_model(model, frame.iloc[np.flatnonzero(usable)], labels[usable])
+    recent = np.flatnonzero(stamps >= stamps.max() - pd.Timedelta(days=recent_days))
+    threshold = float(np.quantile(predict_scores(model, frame.iloc[recent]), 1 - alert_rate))
+    return TrainedModel(model=model, kind=kind, threshold=threshold,
+                        metrics={"alert_rate": float(alert_rate), "threshold": threshold}, fit_seconds=seconds,
+                        train_rows=int(usable.sum()), params=params)
+
+
 def choose_threshold_near_best(labels: np.ndarray, scores: np.ndarray, f1_tolerance: float = 0.02) -> float:
     """The highest score threshold whose F1 is within ``f1_tolerance`` (relative) of the best F1.
 
@@ -168,28 +224,36 @@ def choose_threshold_near_best(labels: np.ndarray, scores: np.ndarray, f1_tolera
 
 
 def monitor_command(args: Any) -> int:
-    """``lifecycle monitor``: one monitoring cycle of a registered model on a window of traffic.
+    """``lifecycle monitor``: one monitoring check of a registered model on a window of traffic.
 
     The reference is the model's training history (:func:`reference_window`); the current window is
-    ``args.current``, a transactions CSV whose ``is_fraud`` column, when present, is the late labels.
-    Prints the decision and its reasons, saves the Evidently report (default
+    ``args.current``, a transactions CSV whose ``is_fraud`` column, when present, is taken as labels
+    that have all arrived. One check is one look of :class:`~lifecycle.monitoring.policy.Policy`
+    (``--alpha``). Prints the decision and its reasons, saves the Evidently report (default
     ``workspace/reports/monitor-<window>.html``) and, with ``--json``, the decision as JSON.
+    ``lifecycle monitor ui`` is :func:`lifecycle.monitoring.dashboard.ui_command`.
 
     Returns:
         0; with ``--exit-code`` the action's status in :data:`EXIT_CODES` (for a scheduler).
+
+    Raises:
+        ConfigError: no ``--current`` window.
     """
     from lifecycle.config import load_settings
     from lifecycle.data import read_transactions
     from lifecycle.monitoring.drift import DriftMonitor
+    from lifecycle.monitoring.policy import Policy
     from lifecycle.tracking import load_served_model
 
+    if not args.current:
+        raise ConfigError("lifecycle monitor needs --current PATH.csv (the window to check), e.g. one written by "
+                          "'lifecycle data generate'; 'lifecycle monitor ui' serves the dashboard")
     settings = load_settings()
     current_path = Path(args.current)
     labelled = current_path.is_file() and "is_fraud" in pd.read_csv(current_path, nrows=0).columns
     current = read_transactions(current_path, require_label=labelled)
     served = load_served_model(args.model_uri, settings)
-    monitor = DriftMonitor(decision_threshold=served.threshold, drift_share=args.drift_share,
-                           max_precision_drop=args.max_precision_drop, max_pr_auc_drop=args.max_pr_auc_drop)
+    monitor = DriftMonitor(decision_threshold=served.threshold, policy=Policy(alpha=args.alpha, looks=1))
     monitor.fit(*reference_window(served.model, served.history))
     features, scores = score_window(served.model, current, history=served.history)
     decision = monitor.check(features, scores, labels=current["is_fraud"] if labelled else None)

@@ -92,7 +92,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", (SOURCE,), outs=(INGESTED,)),
     Stage("validate", (INGESTED,), outs=(VALIDATED,), params=("validate",), metrics=(VALIDATION_REPORT,),
-          code=("data",), packages=("pandas",)),
+          code=("data/schema",), packages=("pandas",)),
     Stage("features", (VALIDATED,), outs=(FEATURES,), params=("features",), code=("features",),
           packages=("pandas", "numpy")),
     Stage("train", (FEATURES,), outs=(MODEL, TRAIN_REPORT), params=("seed", "train"), code=("training", "features"),

@@ -38,7 +38,9 @@ CONTRACT = {
                           "gate_false_rollback_rate", "gate_detection_rate", "gate_median_answers_to_decision",
                           "shadow_flag_rate_gap", "bad_rollout_verdicts"},
     "07_monitoring": {"baseline_action", "data_drift_action", "concept_drift_action", "drifted_features_data_drift",
-                      "precision_before_drift", "precision_after_drift", "precision_after_retrain"},
+                      "precision_before_drift", "precision_after_drift", "precision_after_retrain",
+                      "days_to_detect", "cbpe_abs_error_data_drift", "cbpe_gap_concept_drift", "label_coverage",
+                      "baseline_false_alarm_rate"},
 }
 
 

@@ -345,23 +345,45 @@ def test_the_exercise_reads_its_thresholds_from_the_kits_gates():
 # ---- 07 ----
 
 def test_drift_mistakes_get_their_message():
-    def largest_score(window):
-        return "data_drift" if max(window["feature_drift"].values()) >= drift.FEATURE_DRIFT_SCORE else \
-            drift.reference_diagnose(window)
+    def significance_only(window):
+        if any(test["p_value"] < drift.FEATURE_LEVEL for test in window["feature_drift"].values()):
+            return "data_drift"
+        return drift.reference_diagnose(window)
 
-    message = check_diagnose(largest_score, show=False).message
-    assert message.startswith("case 7 of 9 (one feature of eight drifted) failed: expected 'none', got 'data_drift'.")
-    assert "use drift_share, not the largest single score" in message
+    message = check_diagnose(significance_only, show=False).message
+    assert message.startswith("case 7 of 9 (a significant test but a tiny distance) failed: expected 'none', "
+                              "got 'data_drift'.")
+    assert "the distance says whether the move matters" in message
 
     message = check_should_retrain(lambda w: drift.reference_diagnose(w) != "none", show=False).message
     assert message.startswith("case 3 of 9 (inputs drifted, precision holds) failed: expected False, got True.")
-    assert "data drift alone does not call for retraining" in message
+    assert "input drift alone is an alert, not a retrain" in message
+
+    def counts_labelled_rows(window):  # the mistake the issue found: rows, where precision needs flags
+        if window["labelled_rows"] >= drift.MIN_LABELLED_FLAGS and drift.precision_fell(window):
+            return True
+        return drift.reference_should_retrain(window)
+
+    message = check_should_retrain(counts_labelled_rows, show=False).message
+    assert drift.precision_fell(drift._WINDOWS[7][1])  # the test alone would say so: the count is the guard
+    assert message.startswith("case 8 of 9 (precision fell, but on only 12 labelled flags (of 2,400 labelled rows)) "
+                              "failed: expected False, got True.")
+    assert "use labelled_flags, not labelled_rows" in message
 
 
 def test_the_tutorials_story_is_concept_drift_and_a_retrain():
     story = next(summary for name, summary, _, _ in drift._WINDOWS if name.startswith("the tutorial's story"))
-    assert (story["precision_at_training"], story["precision_now"], story["drift_share"]) == (0.95, 0.78, 0.0)
+    assert (story["reference_true_flags"] / story["reference_flags"], story["true_flags"] / story["labelled_flags"]) \
+        == (0.95, 0.78)
     assert drift.reference_diagnose(story) == "concept_drift" and drift.reference_should_retrain(story)
+
+
+def test_the_exercise_uses_the_lessons_numbers():
+    from lifecycle.monitoring import MONITORED_FEATURES, Policy
+
+    assert drift.FEATURES == MONITORED_FEATURES
+    assert drift.FEATURE_LEVEL == Policy(looks=12).feature_level(len(MONITORED_FEATURES))
+    assert drift.MIN_LABELLED_FLAGS == Policy().min_labelled_flags
 
 
 # ---- every check ----

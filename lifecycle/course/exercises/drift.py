@@ -1,18 +1,18 @@
-"""Exercise 07: tell data drift from concept drift on a monitoring window, and decide whether to retrain.
+"""Exercise 07: tell data drift from concept drift on a weekly check, and decide whether to retrain.
 
-A window summary is a dict: ``drift_share`` (the share of input features whose drift score reached
-:data:`FEATURE_DRIFT_SCORE`), ``feature_drift`` (each feature's score), ``labelled_rows`` (how many
-transactions of the window have a confirmed label yet), ``precision_at_training`` and
-``precision_now`` (None when no labels have come back). The rules:
+The rules are lesson 07's policy (:mod:`lifecycle.monitoring.policy`), with its numbers:
 
-* The inputs drifted when ``drift_share`` is at least :data:`DRIFT_SHARE_THRESHOLD`; one drifting
-  feature among many does not make the data drift.
-* Quality is measured when at least :data:`MIN_LABELLED_ROWS` rows are labelled; it dropped when
-  ``precision_at_training - precision_now`` is more than :data:`PRECISION_DROP`.
-* ``diagnose``: ``"data_drift"`` when the inputs drifted; else ``"concept_drift"`` when quality
-  dropped (same inputs, different answers: the link between them changed); else ``"none"``.
-* ``should_retrain``: True exactly when quality dropped (measured). Input drift alone raises an
-  alert, not a retrain: the model may still be right, and only labels can tell.
+* A feature **drifted** when its drift test's ``p_value`` is below :data:`FEATURE_LEVEL` (the
+  lesson's level per feature and weekly look) *and* its ``distance`` reaches
+  :data:`DRIFT_DISTANCE`; the inputs drifted when any feature did.
+* Realised precision is judged only on at least :data:`MIN_LABELLED_FLAGS` labelled *flags* (a
+  precision is about the flagged transactions: ``labelled_rows`` counts every labelled
+  transaction, mostly genuine approvals, and says nothing about it). Then
+  :func:`precision_fell` (the lesson's interval test) says whether it fell.
+* ``diagnose``: ``"data_drift"`` when the inputs drifted; else ``"concept_drift"`` when precision
+  fell; else ``"none"``.
+* ``should_retrain``: True when precision fell, or when :func:`estimate_fell` (CBPE's estimate,
+  no labels needed) and the inputs drifted; input drift alone raises an alert, not a retrain.
 
 Taught in exercises/07_drift_or_concept.ipynb (lesson: notebooks/07_monitoring.ipynb).
 """
@@ -25,90 +25,116 @@ from typing import Any
 import numpy as np
 
 from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
+from lifecycle.monitoring.policy import Policy, estimate_test, labels_test
 
 DIAGNOSES = ("none", "data_drift", "concept_drift")
-FEATURE_DRIFT_SCORE = 0.1
-DRIFT_SHARE_THRESHOLD = 0.3
-MIN_LABELLED_ROWS = 200
-PRECISION_DROP = 0.05
-FEATURES = ("amount", "hour", "category_code", "channel_code", "user_txn_count", "user_amount_mean",
-            "amount_vs_user_avg", "seconds_since_last_txn")
+FEATURES = ("amount", "hour", "is_night", "category_code", "channel_code", "device_code", "user_txn_count_1h",
+            "user_amount_mean", "amount_vs_user_avg")
+_POLICY = Policy(looks=12)  # lesson 07: twelve weekly checks
+FEATURE_LEVEL = _POLICY.feature_level(len(FEATURES))
+DRIFT_DISTANCE = 0.1
+MIN_LABELLED_FLAGS = _POLICY.min_labelled_flags
+REFERENCE = {"reference_flags": 400, "reference_true_flags": 340}  # precision 0.85 on the reference
 
 
-def window(name: str, drifted: dict[str, float], labelled_rows: int, precision_now: float | None,
-           precision_at_training: float = 0.95) -> dict[str, Any]:
-    """A window summary: features not in ``drifted`` get a small score; the share follows the scores."""
-    scores = {feature: drifted.get(feature, round(0.01 + 0.007 * i, 3)) for i, feature in enumerate(FEATURES)}
-    share = sum(score >= FEATURE_DRIFT_SCORE for score in scores.values()) / len(scores)
-    return {"window": name, "drift_share": share, "feature_drift": scores, "labelled_rows": labelled_rows,
-            "precision_at_training": precision_at_training,
-            "precision_now": precision_now if labelled_rows else None}
+def precision_fell(window: dict[str, Any]) -> bool:
+    """The lesson's test: is the realised precision of the labelled flags significantly below the reference's?
+
+    Call it only with at least :data:`MIN_LABELLED_FLAGS` labelled flags (it does not check).
+    """
+    return labels_test(window["true_flags"], window["labelled_flags"], window["reference_true_flags"],
+                       window["reference_flags"], _POLICY.retrain_level)[0]
 
 
-def _quality_dropped(summary: dict[str, Any]) -> bool:
-    return (summary["labelled_rows"] >= MIN_LABELLED_ROWS and summary["precision_now"] is not None
-            and summary["precision_at_training"] - summary["precision_now"] > PRECISION_DROP)
+def estimate_fell(window: dict[str, Any]) -> bool:
+    """The lesson's test: is CBPE's estimated precision significantly below the reference's?"""
+    return estimate_test(window["estimated_precision"], window["estimated_se"], window["reference_true_flags"],
+                         window["reference_flags"], _POLICY.retrain_level)[0]
+
+
+def window(name: str, drifted: dict[str, tuple[float, float]], labelled_flags: int, true_flags: int,
+           estimated_precision: float = 0.86, labelled_rows: int | None = None,
+           reference: dict[str, int] | None = None) -> dict[str, Any]:
+    """A weekly check's summary: features not in ``drifted`` (``{feature: (p_value, distance)}``) look quiet."""
+    tests = {feature: {"p_value": 0.3 + 0.05 * i, "distance": round(0.01 + 0.006 * i, 3)}
+             for i, feature in enumerate(FEATURES)}
+    for feature, (p_value, distance) in drifted.items():
+        tests[feature] = {"p_value": p_value, "distance": distance}
+    return {"window": name, "feature_drift": tests, "labelled_rows": labelled_rows or labelled_flags * 60,
+            "labelled_flags": labelled_flags, "true_flags": true_flags, "estimated_precision": estimated_precision,
+            "estimated_se": 0.02, **(reference or REFERENCE)}
+
+
+def _inputs_drifted(summary: dict[str, Any]) -> bool:
+    return any(test["p_value"] < FEATURE_LEVEL and test["distance"] >= DRIFT_DISTANCE
+               for test in summary["feature_drift"].values())
+
+
+def _judged_fall(summary: dict[str, Any]) -> bool:
+    return summary["labelled_flags"] >= MIN_LABELLED_FLAGS and precision_fell(summary)
 
 
 def reference_diagnose(summary: dict[str, Any]) -> str:
     """The right diagnosis of one window."""
-    if summary["drift_share"] >= DRIFT_SHARE_THRESHOLD:
+    if _inputs_drifted(summary):
         return "data_drift"
-    return "concept_drift" if _quality_dropped(summary) else "none"
+    return "concept_drift" if _judged_fall(summary) else "none"
 
 
 def reference_should_retrain(summary: dict[str, Any]) -> bool:
     """The right retraining decision for one window."""
-    return _quality_dropped(summary)
+    return _judged_fall(summary) or (estimate_fell(summary) and _inputs_drifted(summary))
 
 
 def example_window(seed: int = 42) -> dict[str, Any]:
     """A window summary to try ``diagnose`` and ``should_retrain`` on (not one of the hidden cases)."""
     rng = np.random.default_rng(seed)
-    drifted = {"amount": round(rng.uniform(0.15, 0.4), 3), "hour": round(rng.uniform(0.1, 0.3), 3)}
-    return window("2026-02, week 1", drifted, int(rng.integers(800, 2_000)), round(rng.uniform(0.92, 0.95), 3))
+    drifted = {"amount": (1e-9, round(rng.uniform(0.15, 0.4), 3))}
+    flags = int(rng.integers(80, 200))
+    return window("2026-03, week 2", drifted, flags, int(flags * rng.uniform(0.8, 0.88)))
 
 
+BIG = (1e-12, 0.35)  # a drift test far below the level, and a large distance
 # (name, window, hint for diagnose, hint for should_retrain)
 _WINDOWS = [
-    ("a quiet window", window("quiet", {}, 1_500, 0.94),
-     "nothing moved: inputs stable and precision 0.94 against 0.95 at training.",
-     "the model does as well as at training: no reason to retrain."),
-    ("the tutorial's story: precision 95% -> 78%, inputs stable", window("story", {}, 1_500, 0.78),
-     "the inputs did not move (drift share 0), yet precision fell 17 points: the same inputs now mean "
-     "something else. That is concept drift.",
-     "precision fell 17 points on 1,500 labels: the model is worse at its job. Retrain on fresh labelled data."),
-    ("inputs drifted, precision holds", window("inflation", {"amount": 0.42, "user_amount_mean": 0.31,
-                                                             "amount_vs_user_avg": 0.12}, 1_500, 0.94),
-     f"3 of 8 features drifted (share 0.375 >= {DRIFT_SHARE_THRESHOLD:g}): that is data drift, even though "
+    ("a quiet week", window("quiet", {}, 200, 172),
+     "nothing moved: no feature drifted and precision 0.86 on 200 labelled flags against 0.85.",
+     "the model does as well as on its reference: no reason to retrain."),
+    ("the tutorial's story: precision 95% -> 78%, inputs stable",
+     window("story", {}, 300, 234, estimated_precision=0.95,
+            reference={"reference_flags": 400, "reference_true_flags": 380}),
+     "no feature drifted, yet precision on 300 labelled flags fell to 0.78: the same inputs now mean something "
+     "else. That is concept drift (and CBPE, at 0.95, cannot see it).",
+     "precision fell, measured on 300 labelled flags: retrain on the labels that have arrived."),
+    ("inputs drifted, precision holds",
+     window("inflation", {"amount": BIG, "amount_vs_user_avg": (1e-8, 0.2)}, 200, 170),
+     "amount and amount_vs_user_avg drifted (tests far below the level, distances >= 0.1): data drift, even though "
      "precision holds.",
-     "data drift alone does not call for retraining: precision holds (0.94 against 0.95). Alert, watch, and "
-     "retrain when quality falls."),
-    ("inputs drifted and precision fell", window("both", {"amount": 0.5, "hour": 0.33, "user_amount_mean": 0.28,
-                                                          "amount_vs_user_avg": 0.2}, 1_500, 0.81),
-     "the inputs drifted (share 0.5): call it data drift. With the inputs moving you cannot tell from these "
-     "numbers whether the link changed too.",
-     "precision fell 14 points, measured on 1,500 labels: retrain, whatever the diagnosis."),
-    ("no labels yet, inputs stable", window("fresh", {}, 0, None),
-     "no input drift, and no labels to measure quality (precision_now is None): nothing to see yet, 'none'.",
-     "no labels, no measured quality drop: do not retrain (and check precision_now is not None before "
-     "comparing it)."),
-    ("no labels yet, inputs drifted",
-     window("fresh-drift", {"amount": 0.38, "hour": 0.25, "channel_code": 0.17}, 0, None),
-     "the inputs drifted (share 0.375): data drift, labels or not.",
-     "drifted inputs without labels: raise an alert and collect labels; the rule retrains only on a measured "
-     "quality drop."),
-    ("one feature of eight drifted", window("one-feature", {"hour": 0.45}, 1_500, 0.94),
-     f"one feature drifted (share 0.125 < {DRIFT_SHARE_THRESHOLD:g}): use drift_share, not the largest single "
-     "score. One moving feature is not data drift by the rule.",
+     "input drift alone is an alert, not a retrain: precision holds (0.85 on 200 flags) and so does the estimate."),
+    ("inputs drifted and precision fell", window("both", {"amount": BIG, "hour": BIG}, 300, 195),
+     "the inputs drifted: call it data drift. With the inputs moving you cannot tell from these numbers whether "
+     "the link changed too.",
+     "precision fell to 0.65 on 300 labelled flags: retrain, whatever the diagnosis."),
+    ("no labels yet, inputs stable", window("fresh", {}, 0, 0),
+     "no drift, no labelled flags: nothing to see yet, 'none'.",
+     "no labels and no drift: nothing says the model got worse."),
+    ("no labels yet, inputs drifted, the estimate fell",
+     window("fresh-drift", {"amount": BIG, "hour": BIG}, 0, 0, estimated_precision=0.7),
+     "the inputs drifted: data drift, labels or not.",
+     "CBPE's estimate fell (0.70 against 0.85) while the inputs drifted: retrain before the labels arrive."),
+    ("a significant test but a tiny distance", window("tiny", {"hour": (1e-15, 0.03)}, 200, 171),
+     f"hour's test is significant but its distance is 0.03 < {DRIFT_DISTANCE:g}: on thousands of rows every test "
+     "is significant; the distance says whether the move matters. No drift.",
      "precision holds: no retraining."),
-    ("precision fell, but on only 40 labelled rows", window("few-labels", {}, 40, 0.80),
-     f"40 labels are too few to measure precision (the rule needs {MIN_LABELLED_ROWS}): quality is unknown, "
-     "inputs are stable: 'none'.",
-     f"a precision from 40 labels is noise: wait for {MIN_LABELLED_ROWS} before retraining on it."),
-    ("precision dipped two points, within the margin", window("dip", {}, 1_500, 0.93),
-     f"a drop of 0.02 is within the margin of {PRECISION_DROP:g}: 'none'.",
-     f"a drop of 0.02 is within the margin of {PRECISION_DROP:g}: no retraining."),
+    ("precision fell, but on only 12 labelled flags (of 2,400 labelled rows)",
+     window("few-flags", {}, 12, 6, labelled_rows=2_400),
+     f"6 frauds in 12 labelled flags look alarming, but 12 are too few to judge precision (the lesson needs "
+     f"{MIN_LABELLED_FLAGS}); the 2,400 labelled rows are mostly genuine approvals and say nothing about precision. "
+     "'none'.",
+     f"a precision from 12 flags is noise: use labelled_flags, not labelled_rows, and wait for {MIN_LABELLED_FLAGS}."),
+    ("precision dipped, within the noise", window("dip", {}, 300, 249),
+     "0.83 on 300 labelled flags against 0.85: the interval covers the reference, precision_fell says False. 'none'.",
+     "a dip the test does not call a fall: no retraining."),
 ]
 
 
