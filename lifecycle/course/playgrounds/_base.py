@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lifecycle.errors import ConfigError
+
 WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 
 
@@ -58,19 +60,34 @@ class Playground:
             controls' values by name.
         draw: ``draw(values, settings)`` draws the plot (matplotlib) for these values, or None.
         css: the playground's own CSS class (``lifecycle-playground`` is always added).
-        extra_buttons: buttons shown beside Reset (e.g. *Keep as an MLflow run*).
+        extra_buttons: buttons shown beside Reset.
         adjust: ``adjust(name, value)``, called when control ``name`` changes and before the update, to set
             the controls that depend on it (a slider whose meaning follows a dropdown).
+        pending: ``pending(**settings)`` returns a line to show while the update computes (e.g. "computing …"
+            when a setting needs new work), or None when it is instant.
+        lesson: with it, a *Log this setting* button keeps the setting as an MLflow run tagged
+            ``playground=<lesson>`` (:func:`log_setting`), in ``tracking`` settings' store.
+        tracking: the :class:`~lifecycle.config.Settings` the runs are logged with (None: the defaults).
     """
 
     def __init__(self, title: str, controls: dict[str, Any], labels: dict[str, str],
                  compute: Callable[..., dict[str, Any]], draw: Callable[[dict, dict], Any] | None = None,
                  css: str = "", extra_buttons: tuple[Any, ...] = (),
-                 adjust: Callable[[str, Any], None] | None = None) -> None:
+                 adjust: Callable[[str, Any], None] | None = None,
+                 pending: Callable[..., str | None] | None = None, lesson: str | None = None,
+                 tracking: Any = None) -> None:
         import ipywidgets as widgets
 
         self.title, self.controls, self.labels = title, controls, labels
-        self._compute, self._draw, self._adjust = compute, draw, adjust
+        self._compute, self._draw, self._adjust, self._pending = compute, draw, adjust, pending
+        self.lesson, self.tracking = lesson, tracking
+        self.logged = widgets.HTML()
+        self.logged.add_class("lifecycle-playground-logged")
+        if lesson is not None:
+            keep = widgets.Button(description="Log this setting", tooltip="keep this setting as an MLflow run")
+            keep.add_class("lifecycle-playground-log")
+            keep.on_click(lambda _button: self.log())
+            extra_buttons = (*extra_buttons, keep)
         self.defaults = {name: control.value for name, control in controls.items()}
         self.reset = widgets.Button(description="Reset", tooltip="back to the lesson's defaults")
         self.reset.add_class("lifecycle-playground-reset")
@@ -86,7 +103,8 @@ class Playground:
             control.observe(lambda change, name=name: self._changed(name, change["new"]), names="value")
         header = widgets.HTML(f"<b>{html.escape(title)}</b>")
         buttons = widgets.HBox([self.reset, *extra_buttons])
-        self.box = widgets.VBox([header, *controls.values(), buttons, self.sentence, self.numbers, self.plot])
+        self.box = widgets.VBox([header, *controls.values(), buttons, self.logged, self.sentence, self.numbers,
+                                 self.plot])
         self.box.add_class("lifecycle-playground")
         if css:
             self.box.add_class(css)
@@ -117,6 +135,9 @@ class Playground:
             return self.values
         clock = time.perf_counter()
         settings = self.settings
+        note = self._pending(**settings) if self._pending is not None else None
+        if note:  # sent to the browser at once: the learner sees why this update takes longer
+            self.sentence.value = f"<p class='lifecycle-playground-pending'>{html.escape(note)}</p>"
         self.values = self._compute(**settings)
         self.numbers.value = values_html(self.values, self.labels)
         self.sentence.value = f"<p>{html.escape(str(self.values.get('sentence', '')))}</p>"
@@ -147,6 +168,19 @@ class Playground:
             self._holding = False
         return self.update()
 
+    def log(self) -> str:
+        """Keep the current setting and its numbers as an MLflow run (what *Log this setting* does); returns
+        the run id."""
+        if self.lesson is None:
+            raise ConfigError(f"the playground {self.title!r} was built without a lesson to log its settings under")
+        params = {name: ",".join(map(str, value)) if isinstance(value, tuple | list) else value
+                  for name, value in self.settings.items()}
+        metrics = {name: value for name, value in self.values.items() if name in self.labels}
+        run_id = log_setting(self.lesson, params, metrics, self.tracking)
+        self.logged.value = (f"<p>Logged as an MLflow run of experiment '{html.escape(_experiment_name())}', tagged "
+                             f"playground = '{html.escape(self.lesson)}' (run id {html.escape(run_id[:8])}…).</p>")
+        return run_id
+
     def text(self) -> str:
         """The playground's current state as plain text."""
         settings = ", ".join(f"{name} = {format_value(value)}" for name, value in self.settings.items())
@@ -156,6 +190,12 @@ class Playground:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         # JupyterLab renders the widgets; papermill, nbval and consoles keep the text.
         return {WIDGET_MIMETYPE: self.box._repr_mimebundle_()[WIDGET_MIMETYPE], "text/plain": self.text()}
+
+
+def _experiment_name() -> str:
+    from lifecycle.tracking.runs import EXPERIMENT
+
+    return EXPERIMENT
 
 
 def log_setting(lesson: str, params: dict[str, Any], metrics: dict[str, float], settings: Any = None,

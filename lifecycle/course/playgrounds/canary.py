@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from lifecycle.course.playgrounds._base import Playground, log_setting
+from lifecycle.course.playgrounds._base import Playground
 
 LABELS = {"caught": "rollouts that rolled the challenger back", "caught_by_test": "… by a gate's test",
           "false_rollback": "good challenger rolled back",
@@ -130,7 +130,7 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
         alpha: the false-rollback budget it starts with.
         rollouts: simulated rollouts per update.
         seed: the simulator's seed.
-        settings: where *Keep as an MLflow run* logs.
+        settings: where *Log this setting* logs (an MLflow run tagged ``playground=06``).
     """
     import ipywidgets as widgets
 
@@ -155,14 +155,8 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
         if name == "failure":
             _fit_slider(controls["size"], value, KINDS[value][1])
 
-    keep = widgets.Button(description="Keep as an MLflow run")
-    keep.add_class("lifecycle-playground-keep")
-    playground = Playground("Try it: the canary policy", controls, LABELS, compute, _draw,
-                            css="lifecycle-playground-canary", extra_buttons=(keep,), adjust=adjust)
-    keep.on_click(lambda _button: log_setting("06", playground.settings,
-                                              {k: v for k, v in playground.values.items() if k in LABELS},
-                                              settings))
-    return playground
+    return Playground("Try it: the canary policy", controls, LABELS, compute, _draw,
+                      css="lifecycle-playground-canary", adjust=adjust, lesson="06", tracking=settings)
 
 
 def _fit_slider(slider: Any, failure: str, default: float | None) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecycle.course.playgrounds._base import Playground, log_setting
+from lifecycle.course.playgrounds._base import Playground
 from lifecycle.errors import ConfigError
 
 LABELS = {"pr_auc": "PR-AUC of these groups", "precision": "precision", "recall": "recall",
@@ -176,7 +176,7 @@ def feature_playground(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42, 
         seed: random seed of the models.
         threshold: the threshold the playground starts at.
         review_cost: the default cost of one analyst review, in dollars.
-        settings: where *Keep as an MLflow run* logs.
+        settings: where *Log this setting* logs (an MLflow run tagged ``playground=02``).
 
     Returns:
         The :class:`~lifecycle.course.playgrounds._base.Playground` (display it; ``.values`` holds the numbers).
@@ -200,12 +200,7 @@ def feature_playground(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42, 
                 alert_budget_per_day: float) -> dict[str, Any]:
         return evaluate_setting(scores, tuple(groups), threshold, review_cost, alert_budget_per_day)
 
-    keep = widgets.Button(description="Keep as an MLflow run")
-    keep.add_class("lifecycle-playground-keep")
     playground = Playground("Try it: features and the threshold", controls, LABELS, compute, _draw,
-                            css="lifecycle-playground-features", extra_buttons=(keep,))
-    keep.on_click(lambda _button: log_setting(
-        "02", {**playground.settings, "groups": ",".join(playground.settings["groups"])},
-        {k: v for k, v in playground.values.items() if k in LABELS}, settings))
+                            css="lifecycle-playground-features", lesson="02", tracking=settings)
     playground.scores = scores
     return playground
