@@ -161,7 +161,13 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
 
 def _fit_slider(slider: Any, failure: str, default: float | None) -> None:
     label, low, high, step = SIZES[failure]
-    slider.min, slider.max = -1e9, 1e9  # widen first, so setting min above the old max is never refused
-    slider.min, slider.max, slider.step = low, max(high, low), step or 0.01
-    slider.value = default if default is not None else low
-    slider.description, slider.disabled = label, failure == "good"
+    # One message to the browser: sent one by one, the page's slider re-clamps to each intermediate range
+    # and sends its own value back, which would overwrite the size chosen here.
+    with slider.hold_sync():
+        if low > slider.max:  # the new range lies above the old one: raise the top first
+            slider.max, slider.min = max(high, low), low
+        else:
+            slider.min, slider.max = low, max(high, low)
+        slider.step = step or 0.01
+        slider.value = default if default is not None else low
+        slider.description, slider.disabled = label, failure == "good"
