@@ -186,6 +186,7 @@ def test_the_06_playground_follows_the_failure_and_resets(settings):
     size.value = 6.0
     want = evaluate_policy("errors_4x", 6.0, 0.05, "shadow → 5 → 25 → 50 → 100", 40, 0)
     assert shown(playground) == expected(want, playground.labels)
+    assert len(playground.plot.outputs) == 1, "each update replaces the plot; earlier ones must not pile up"
     run_id = playground.log()
     runs = playground_runs(settings, "06")
     assert list(runs["run_id"]) == [run_id] and runs["params.failure"].iloc[0] == "errors_4x"

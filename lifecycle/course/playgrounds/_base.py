@@ -33,6 +33,24 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def show_figure(output: Any, figure: Any) -> None:
+    """Replace what an ``Output`` widget shows with one matplotlib figure (None: show nothing), then close it.
+
+    The outputs are set in one assignment, one message to the page: ``clear_output`` followed by
+    ``append_display_data`` would keep every earlier plot in the widget's state, so each update would
+    send all of them again and grow slower.
+    """
+    if figure is None:
+        output.outputs = ()
+        return
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    data, metadata = InteractiveShell.instance().display_formatter.format(figure)
+    output.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+    plt.close(figure)
+
+
 def values_html(values: dict[str, Any], labels: dict[str, str]) -> str:
     """A two-column table of the named values, each in a span a test can find by ``data-name``."""
     rows = "".join(
@@ -147,14 +165,7 @@ class Playground:
         return self.values
 
     def _redraw(self, settings: dict[str, Any]) -> None:
-        import matplotlib.pyplot as plt
-
-        self.plot.clear_output(wait=True)
-        figure = self._draw(self.values, settings)
-        if figure is None:
-            return
-        self.plot.append_display_data(figure)
-        plt.close(figure)
+        show_figure(self.plot, self._draw(self.values, settings))
 
     def restore_defaults(self) -> dict[str, Any]:
         """Put every control back to its default, then update once."""

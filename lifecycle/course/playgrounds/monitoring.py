@@ -39,7 +39,8 @@ LABELS = {"retrain_day": "the policy first says retrain on", "days_to_retrain": 
           "estimated_precision": "estimated precision (CBPE), weeks after the drift",
           "realised_precision": "realised precision (labels so far), weeks after the drift",
           "true_precision": "true precision (hindsight), weeks after the drift",
-          "reference_precision": "the reference's precision", "label_coverage": "share of transactions labelled by that check"}
+          "reference_precision": "the reference's precision",
+          "label_coverage": "share of transactions labelled by that check"}
 NEVER = "never"
 
 

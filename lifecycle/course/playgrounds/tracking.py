@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle.course.playgrounds._base import WIDGET_MIMETYPE, values_html
+from lifecycle.course.playgrounds._base import WIDGET_MIMETYPE, show_figure, values_html
 
 # kind → setting → (widget kind, default, low, high, step): what a learner may move, within caps that
 # keep one fit to a few seconds on 2 cores.
@@ -147,9 +147,9 @@ class TrackingPlayground:
     def _draw(self, runs: pd.DataFrame) -> None:
         import matplotlib.pyplot as plt
 
-        self.plot.clear_output(wait=True)
         if runs.empty:
-            return  # nothing logged yet in this session: the table says so
+            show_figure(self.plot, None)  # nothing logged yet in this session: the table says so
+            return
         figure, axis = plt.subplots(figsize=(6, 3.2))
         for by, marker, colour in (("the lesson", "o", "#8c8c8c"), ("you", "*", "#c0392b")):
             mine = runs[runs["by"] == by]
@@ -158,8 +158,7 @@ class TrackingPlayground:
         axis.set(xscale="log", xlabel="fit seconds (log)", ylabel="test PR-AUC", title="This session's runs")
         axis.legend(fontsize=8, loc="lower right")
         figure.tight_layout()
-        self.plot.append_display_data(figure)
-        plt.close(figure)
+        show_figure(self.plot, figure)
 
     def text(self) -> str:
         runs = self.runs()
