@@ -8,5 +8,6 @@ widgets from ``quizzes/*.yaml``, a learner's score), :mod:`~lifecycle.course.exe
 say what is wrong), :mod:`~lifecycle.course.environment` (lesson 00's environment check and map),
 :mod:`~lifecycle.course.experiments` (lesson 02's measurements), :mod:`~lifecycle.course.tutorial` (the
 tutorial's own server, as a baseline), :mod:`~lifecycle.course.serving_bench` (lesson 05's benchmark,
-``lifecycle bench serving``).
+``lifecycle bench serving``), :mod:`~lifecycle.course.playgrounds` (the "Try it" widgets at the end of
+lessons 02, 03, 06 and 07).
 """

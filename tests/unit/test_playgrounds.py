@@ -94,6 +94,17 @@ def playground_runs(settings, lesson: str) -> pd.DataFrame:
 
 # ---- the shared machinery ----
 
+def test_the_public_names_are_pinned_and_each_resolves():
+    from lifecycle.course import playgrounds
+
+    assert playgrounds.__all__ == [
+        "DriftSetting", "DriftWorlds", "canary_playground", "drift_playground", "drift_worlds", "evaluate_drift",
+        "evaluate_policy", "evaluate_setting", "feature_playground", "fit_feature_scores", "format_value",
+        "log_setting", "run_experiment", "tracking_playground"]
+    for name in playgrounds.__all__:
+        assert getattr(playgrounds, name) is not None
+
+
 def test_numbers_are_spans_a_test_can_read_back():
     html = values_html({"precision": 0.12345, "alerts": 12_345, "day": "Sun 15 Mar", "hidden": 1.0},
                        {"precision": "precision", "alerts": "alerts", "day": "day"})
