@@ -43,12 +43,18 @@ def show_figure(output: Any, figure: Any) -> None:
     if figure is None:
         output.outputs = ()
         return
-    import matplotlib.pyplot as plt
-    from IPython.core.interactiveshell import InteractiveShell
+    import base64
+    import io
 
-    data, metadata = InteractiveShell.instance().display_formatter.format(figure)
-    output.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+    import matplotlib.pyplot as plt
+
+    # Rendered here, once: Jupyter's own formatter saves with bbox_inches="tight", which draws the figure
+    # twice (the draw functions already lay their figures out tightly).
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
     plt.close(figure)
+    data = {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<playground plot>"}
+    output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
 
 def values_html(values: dict[str, Any], labels: dict[str, str]) -> str:
