@@ -1,6 +1,7 @@
 # ML Lifecycle Lab. Two commands on a fresh machine with nothing but python3:
 #   make run    set up .venv if needed, then run the course end to end (lifecycle run)
-#   make test   set up .venv if needed, then lint and test everything
+#   make test   set up .venv if needed, then lint and test everything (what CI runs)
+#   make test-fast   the inner loop: the library's unit tests not marked slow (no servers, no notebooks)
 #   make services   start the team's backends on 127.0.0.1 (S3 store, MLflow server, Prefect server and worker);
 #               `make run BACKENDS=services` runs the course on them, `make services-down` stops them
 # `make setup` (re)installs when .venv is missing or older than pyproject.toml.
@@ -19,7 +20,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # scikit-learn's OpenMP threads thrash on 2 cores shared with kernels and servers (HGB fit 0.3 s → 8–17 s).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint lab site clean services services-down monitor-ui
+.PHONY: setup run test test-fast lint lab site clean services services-down monitor-ui
 
 setup: $(STAMP)
 
@@ -38,8 +39,12 @@ lint: setup
 # nbval executes every notebook; only cells tagged nbval-check-output are compared.
 NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
+# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="--durations=20"
 test: lint
-	$(BIN)/pytest tests notebooks exercises $(NBVAL)
+	$(BIN)/pytest tests notebooks exercises $(NBVAL) $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval $(PYTEST_ARGS)
 
 services: setup
 	$(BIN)/lifecycle services up

@@ -1,7 +1,13 @@
-"""ML Lifecycle Lab: the library behind the course notebooks.
+"""ML Lifecycle Lab: the library behind the course notebooks, in two layers.
 
-The public API is small and loads lazily, so that ``import lifecycle`` (and the
-``lifecycle`` command's ``--help``) stays instant; each stage's module holds the rest.
+The fraud system's stages, in the order data flows: :mod:`~lifecycle.data`, :mod:`~lifecycle.versioning`,
+:mod:`~lifecycle.features`, :mod:`~lifecycle.training`, :mod:`~lifecycle.tracking`, :mod:`~lifecycle.pipeline`,
+:mod:`~lifecycle.serving`, :mod:`~lifecycle.canary`, :mod:`~lifecycle.monitoring` (with the private helpers
+they share, :mod:`~lifecycle._proc` and :mod:`~lifecycle._shell`). The course built on them,
+:mod:`lifecycle.course`, which no stage imports. :mod:`~lifecycle.cli` is the ``lifecycle`` command.
+
+The public API here is small and loads lazily, so that ``import lifecycle`` (and the
+``lifecycle`` command's ``--help``) stays instant; each package's ``__all__`` lists the rest.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ _EXPORTS = {
     "load_settings": "lifecycle.config",
     "record": "lifecycle.course.runner",
     "run_course": "lifecycle.course.runner",
-    "generate_transactions": "lifecycle.data",
-    "read_transactions": "lifecycle.data",
-    "write_transactions": "lifecycle.data",
+    "generate_transactions": "lifecycle.data.generator",
+    "read_transactions": "lifecycle.data.schema",
+    "write_transactions": "lifecycle.data.schema",
     "LifecycleError": "lifecycle.errors",
     "ConfigError": "lifecycle.errors",
     "SchemaError": "lifecycle.errors",

@@ -1,7 +1,8 @@
 """Running external commands (git, dvc, mlflow): found beside this Python, run with a clean environment.
 
-Shared by the stages that drive command-line tools: :mod:`lifecycle.versioning` (git and DVC),
-:mod:`lifecycle.pipeline.dvc` (``dvc repro``) and :mod:`lifecycle.tracking.server` (``mlflow server``).
+Shared by the stages that drive command-line tools: :mod:`lifecycle.versioning` (git and DVC) and
+:mod:`lifecycle.pipeline.dvc` (``dvc repro``) run them; :mod:`lifecycle.tracking.server` finds ``mlflow``
+(servers run as managed processes, :mod:`lifecycle._proc`).
 """
 
 from __future__ import annotations

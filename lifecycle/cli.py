@@ -57,17 +57,11 @@ def _add_progress(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
+    from lifecycle.serving.command import add_serve_arguments  # argparse only: --help stays instant
+
     serve = commands.add_parser("serve", help="serve the registry's model over REST or gRPC")
-    serve.add_argument("kind", choices=("rest", "grpc"), help="rest (FastAPI) or grpc")
-    serve.add_argument("--model", default=None, metavar="URI",
-                       help="registry URI (default: models:/fraud-detector@champion)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8000 rest, 50051 grpc)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    serve.add_argument("--prediction-log", default="workspace", metavar="PATH",
-                       help="REST: append every prediction to this SQLite file (default: "
-                            "workspace/predictions.sqlite; 'off': no log)")
-    serve.set_defaults(handler="lifecycle.serving.process:serve_command")
+    add_serve_arguments(serve)
+    serve.set_defaults(handler="lifecycle.serving.command:serve_command")
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:

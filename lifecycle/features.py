@@ -11,6 +11,11 @@ itself or the future. The tutorial's whole-table group-by (:func:`naive_user_fea
 kept to show what leakage costs, and :func:`encode_raw_columns` (a row's own columns, no history)
 to show what engineering adds.
 
+One module of more than 300 lines, on purpose: it is one thing, the feature definition, written twice
+(for a table and for one transaction) because training and serving need both speeds. Kept side by side,
+a change to one is made next to the other; ``tests/unit/test_features.py`` pins that they agree.
+:func:`split_by_time` belongs with them: it is the point in time the features respect.
+
 Taught in notebooks/02_feature_engineering.ipynb (and used by every later lesson).
 """
 

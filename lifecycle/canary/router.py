@@ -25,6 +25,7 @@ Taught in notebooks/06_canary_release.ipynb.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -67,6 +68,7 @@ class Answer:
     fallback: bool = False  # a stable answer to a request the canary failed
     error: str | None = None
     mirror: bool = False  # a shadow call: the canary's answer, recorded and not returned
+    retry_after: str | None = None  # an overloaded server's Retry-After, passed on to the client
 
 
 @dataclass
@@ -213,6 +215,10 @@ class CanaryRouter:
         window.in_flight += 1
         if shadow and user_id is not None:
             self._mirror(body, window, user_id)
+            if window.requests % 2 == 0:
+                # Every other request the canary's copy leaves first (one turn of the loop): on a busy machine
+                # the request sent second waits longer, so neither arm may always be second (like with like).
+                await asyncio.sleep(0)
         try:
             answer, content = await self._call(arm, body, window, user_id)
             served_by = arm
@@ -224,14 +230,14 @@ class CanaryRouter:
                                                f"{answer.error}"}, status_code=502)
             headers = {"x-served-by": served_by, "x-canary-weight": str(weight),
                        "x-model-version": answer.model_version or ""}
+            if answer.retry_after is not None:  # stable is overloaded (a 503 of its prediction log): say when to retry
+                headers["Retry-After"] = answer.retry_after
             return Response(content, status_code=answer.status, headers=headers, media_type="application/json")
         finally:
             window.in_flight -= 1
 
     def _mirror(self, body: bytes, window: StepWindow, user_id: str) -> None:
         """Send a copy of the request to the canary, in parallel with stable's call; nobody waits for it."""
-        import asyncio
-
         window.in_flight += 1
         task = asyncio.ensure_future(self._call(CANARY, body, window, user_id, mirror=True))
         self._mirrors.add(task)
@@ -249,15 +255,16 @@ class CanaryRouter:
         url = self.canary_url if arm == CANARY else self.stable_url
         timeout = aiohttp.ClientTimeout(total=self.canary_timeout if arm == CANARY else self.stable_timeout)
         started = time.perf_counter()
-        content, error, status = b"", None, 0
+        content, error, status, retry_after = b"", None, 0, None
         try:
             async with self._session.post(f"{url}/predict", data=body, timeout=timeout,
                                           headers={"content-type": "application/json"}) as response:
                 content, status = await response.read(), response.status
+                retry_after = response.headers.get("Retry-After")
         except (TimeoutError, aiohttp.ClientError) as err:
             error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         answer = Answer(None, user_id, status, (time.perf_counter() - started) * 1000, fallback=fallback, error=error,
-                        mirror=mirror)
+                        mirror=mirror, retry_after=retry_after)
         if status == 200:
             parsed = json.loads(content)
             answer.transaction_id = parsed.get("transaction_id")
@@ -367,13 +374,17 @@ def serve_router(router: CanaryRouter, host: str = "127.0.0.1", port: int | None
     """
     import uvicorn
 
-    from lifecycle._proc import check_loopback, free_port
+    from lifecycle._proc import ReservedPort, check_loopback
 
     check_loopback(host)
-    port = port or free_port()
+    # A port of our own, bound before uvicorn starts and handed to it: no other server can take it meanwhile.
+    reserved = ReservedPort(host) if port is None else None
+    port = reserved.port if reserved is not None else port
     config = uvicorn.Config(router, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"canary-router-{port}", daemon=True)
+    sockets = [reserved.socket()] if reserved is not None else None
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name=f"canary-router-{port}",
+                              daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:

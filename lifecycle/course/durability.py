@@ -122,7 +122,9 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
             async def killer() -> None:
                 await asyncio.sleep(seconds)  # the load's duration, not a wait for something to happen
                 stopping.set()
-                await asyncio.to_thread(kill)
+                # In the loop's own thread: no answer in flight is read, and no request sent, until the server
+                # is dead (from a thread, a slow start let the requests in flight finish first: none cut off).
+                kill()
 
             await asyncio.gather(killer(), *(worker() for _ in range(concurrency)))
 

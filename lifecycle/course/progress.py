@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.config import Settings, load_settings
-from lifecycle.course.quiz import Question, list_lessons, load_bank
+from lifecycle.course.quiz_bank import Question, list_lessons, load_bank
 from lifecycle.errors import ConfigError, SchemaError
 
 LEARNER_ENV = "LIFECYCLE_LEARNER"

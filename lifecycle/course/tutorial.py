@@ -113,7 +113,8 @@ def start_constant_server(kind: str, settings: Any = None, wait: bool = True, ti
 
 def start_tutorial_server(model_uri: str | None = None, settings: Any = None, env: dict[str, str] | None = None,
                           wait: bool = True, timeout: float = 120.0) -> Any:
-    """Start the tutorial's server on a free 127.0.0.1 port, serving the registry's model.
+    """Start the tutorial's server on a reserved 127.0.0.1 port, serving the registry's model, as a
+    managed process (see :func:`lifecycle.serving.process.launch_server`).
 
     As the tutorial runs it: with the libraries' default thread pools (``OMP_NUM_THREADS`` unset),
     unless ``env`` sets it.
@@ -121,19 +122,19 @@ def start_tutorial_server(model_uri: str | None = None, settings: Any = None, en
     Returns:
         The :class:`~lifecycle.serving.process.ServerHandle`.
     """
-    from lifecycle._proc import free_port
+    from lifecycle._proc import ReservedPort
     from lifecycle.serving.process import launch_server
 
-    port = free_port()
-    args = [sys.executable, "-m", "lifecycle.course.tutorial", "--port", str(port)]
+    reserved = ReservedPort()
+    args = [sys.executable, "-m", "lifecycle.course.tutorial", "--port", str(reserved.port)]
     args += ["--model", model_uri] if model_uri else []
-    return launch_server(args, "tutorial", "127.0.0.1", port, settings=settings,
-                         env={"OMP_NUM_THREADS": "", **(env or {})}, timeout=timeout, wait=wait)
+    return launch_server(args, "tutorial", "127.0.0.1", reserved.port, settings=settings,
+                         env={"OMP_NUM_THREADS": "", **(env or {})}, timeout=timeout, wait=wait, reserved=reserved)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m lifecycle.course.tutorial``: serve the registry's model the tutorial's way."""
-    from lifecycle.serving.process import run_uvicorn
+    from lifecycle.serving.command import run_uvicorn
     from lifecycle.tracking.registry import load_served_model
 
     parser = argparse.ArgumentParser(prog="python -m lifecycle.course.tutorial",

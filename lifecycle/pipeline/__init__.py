@@ -1,11 +1,12 @@
 """The training pipeline as code, lesson 04's stage: the stages, and the engines that run them.
 
 Modules: :mod:`~lifecycle.pipeline.stages` (ingest → validate → features → train → evaluate →
-register: files in, files out, parameters from ``params.yaml``; ``python -m lifecycle.pipeline
-STAGE`` runs one), :mod:`~lifecycle.pipeline.dvc` (``dvc.yaml`` from the stage list, ``dvc repro``
-in the lesson 01 sandbox), :mod:`~lifecycle.pipeline.provenance` (the kit's code as parameters, the data
-version ingested), :mod:`~lifecycle.pipeline.flow` (the same stages as a Prefect flow),
-:mod:`~lifecycle.pipeline.prefect_server` (Prefect's settings and its local API server).
+register, declared: files in, files out, parameters from ``params.yaml``; ``python -m lifecycle.pipeline
+STAGE`` runs one), :mod:`~lifecycle.pipeline.steps` (what each stage does), :mod:`~lifecycle.pipeline.dvc`
+(``dvc.yaml`` from the stage list, ``dvc repro`` in the lesson 01 sandbox), :mod:`~lifecycle.pipeline.provenance`
+(the kit's code as parameters, the data version ingested), :mod:`~lifecycle.pipeline.flow` (the same stages as
+a Prefect flow), :mod:`~lifecycle.pipeline.prefect_server` (Prefect's settings and its local API server); DVC's
+and Prefect's internals in :mod:`~lifecycle.pipeline._dvc` and :mod:`~lifecycle.pipeline._prefect`.
 
 Taught in notebooks/04_orchestration.ipynb.
 """
@@ -18,13 +19,15 @@ from lifecycle._lazy import lazy_exports
 # neither DVC nor Prefect.
 _EXPORTS = {
     **{name: "lifecycle.pipeline.stages" for name in (
-        "SOURCE", "METRICS", "MODEL", "PARAMS_FILE", "CODE_PARAMS_FILE", "DEFAULT_PARAMS", "STAGES", "STAGE_NAMES",
-        "Stage", "get_stage",
-        "ingest_data", "validate_data", "build_feature_table", "train_model", "load_model_bundle", "evaluate_model",
-        "register_model", "run_stage", "read_params")},
+        "SOURCE", "METRICS", "MODEL", "CODE_PARAMS_FILE", "DEFAULT_PARAMS", "STAGES", "STAGE_NAMES", "Stage",
+        "get_stage", "run_stage", "read_params")},
+    **{name: "lifecycle.pipeline.steps" for name in (
+        "PARAMS_FILE", "ingest_data", "validate_data", "build_feature_table", "train_model", "load_model_bundle",
+        "evaluate_model", "register_model")},
     **{name: "lifecycle.pipeline.dvc" for name in (
         "PIPELINE_FILES", "ReproRun", "pipeline_definition", "write_pipeline", "write_params", "set_param",
-        "reset_pipeline", "parse_repro_output", "stage_environment", "reproduce", "commit_pipeline")},
+        "reset_pipeline", "stage_environment", "reproduce", "commit_pipeline")},
+    "parse_repro_output": "lifecycle.pipeline._dvc",
     **{name: "lifecycle.pipeline.provenance" for name in (
         "code_params", "write_code_params", "stage_code_params", "ingested_lineage")},
     **{name: "lifecycle.pipeline.flow" for name in (

@@ -22,8 +22,10 @@ from typing import Any
 
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
+from lifecycle.pipeline._dvc import parse_repro_output
 from lifecycle.pipeline.provenance import stage_code_params, write_code_params
-from lifecycle.pipeline.stages import CODE_PARAMS_FILE, DEFAULT_PARAMS, METRICS, PARAMS_FILE, STAGES, read_params
+from lifecycle.pipeline.stages import CODE_PARAMS_FILE, DEFAULT_PARAMS, METRICS, STAGES, read_params
+from lifecycle.pipeline.steps import PARAMS_FILE
 from lifecycle.versioning import DATA_FILE, DataRepo, file_md5
 
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", PARAMS_FILE, CODE_PARAMS_FILE, METRICS)
@@ -121,20 +123,6 @@ class ReproRun:
     skipped: list[str]
     restored: list[str]
     output: str
-
-
-def parse_repro_output(output: str) -> dict[str, list[str]]:
-    """The stages a ``dvc repro`` output says it ``ran``, ``skipped`` and ``restored``, in order."""
-    found: dict[str, list[str]] = {"ran": [], "skipped": [], "restored": []}
-    for line in output.splitlines():
-        name = line.split("'")[1] if line.count("'") >= 2 else ""
-        if line.startswith("Running stage '"):
-            found["ran"].append(name)
-        elif line.startswith("Stage '") and "didn't change, skipping" in line:
-            found["skipped"].append(name)
-        elif line.startswith("Stage '") and "is cached - skipping run" in line:
-            found["restored"].append(name)
-    return found
 
 
 def stage_environment(settings: Settings) -> dict[str, str]:

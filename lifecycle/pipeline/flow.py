@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.config import Settings, load_settings
+from lifecycle.pipeline._prefect import state_result
 from lifecycle.pipeline.prefect_server import configure_prefect, drain_prefect_workers
 from lifecycle.pipeline.stages import SOURCE, STAGE_NAMES, get_stage, run_stage
 
@@ -163,7 +164,7 @@ def run_prefect_flow(source: str | Path, params: dict[str, Any], settings: Setti
     run = PrefectRun(state.name, time.perf_counter() - clock, str(state.state_details.flow_run_id),
                      state.message or "")
     if state.is_completed():
-        run.reports = state.result(_sync=True)  # in a Jupyter kernel (a running event loop) it would be awaitable
+        run.reports = state_result(state)  # synchronously, even in a Jupyter kernel (whose event loop runs)
     run.tasks = _task_runs(run.flow_run_id, expected=len(STAGE_NAMES) if state.is_completed() else 1)
     run.retries = sum(max(task["attempts"] - 1, 0) for task in run.tasks)
     return run

@@ -10,22 +10,19 @@ Taught in notebooks/04_orchestration.ipynb .
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
-import inspect
 import os
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifecycle._proc import ManagedProcess, ReservedPort, http_ready, launch
 from lifecycle._quiet import quiet_prefect
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import CommandError, ConfigError
+from lifecycle.pipeline._prefect import drain_workers, ephemeral_server_environment
 
 PREFECT_INSTALL_HINT = ("Prefect is not installed here: it is the optional 'orchestration' extra. Install it "
                         "with pip install -e '.[orchestration]' in the kit's folder (make setup does), then "
@@ -80,32 +77,28 @@ def _set_prefect_environment(settings: Settings | None = None) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
-@dataclass
-class PrefectServer:
-    """Prefect's temporary API server, started in the background by :func:`start_prefect_server`."""
+@dataclass(eq=False)
+class PrefectServer(ManagedProcess):
+    """Prefect's temporary API server, started in the background by :func:`start_prefect_server` as a
+    managed process (:mod:`lifecycle._proc`). ``ready_after`` is its start-up time, recorded by a
+    thread that polls ``/health`` even when nobody waits for it."""
 
-    api_url: str
-    process: subprocess.Popen
-    log_file: Path
-    started: float  # time.monotonic() at the start
-    ready_after: float | None = None  # seconds from the start to its first healthy answer
     _answered: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def _watch(self) -> None:
-        """Poll ``/health`` (in a thread) until the server answers or exits, so ``ready_after`` is the
-        start-up time even when nobody waits for it."""
-        while self.process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        self.ready_after = time.monotonic() - self.started
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass  # not listening yet
-            time.sleep(0.1)
-        self._answered.set()
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
 
-    def wait_until_ready(self, timeout: float = 180.0) -> float:
+    def _watch(self) -> None:
+        """Poll ``/health`` until the server answers or exits (in a thread)."""
+        try:
+            super().wait_until_ready(http_ready(f"{self.api_url}/health"), timeout=float("inf"), interval=0.1)
+        except CommandError:
+            pass  # it exited: wait_until_ready says so
+        finally:
+            self._answered.set()
+
+    def wait_until_ready(self, timeout: float = 180.0) -> float:  # type: ignore[override]
         """Wait until the server answers; returns the seconds this call waited (0 if it was up already).
 
         Raises:
@@ -116,32 +109,27 @@ class PrefectServer:
         if self.ready_after is not None:
             _set_niceness(self.process.pid, 0)  # from now on it serves the flow runs
             return time.monotonic() - clock
-        problem = (f"exited with status {self.process.returncode}" if self.process.poll() is not None
+        problem = (f"exited with status {self.process.returncode}" if not self.running
                    else f"did not answer {self.api_url}/health within {timeout:.0f} s")
-        self.stop()
-        log = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-15:])
+        self.stop(drain=False)
+        log = self.log_tail(15)
         raise CommandError(f"Prefect's server {problem}; its log ({self.log_file}) ends:\n{log}\nRun the cell "
                            "again, or unset PREFECT_API_URL and let Prefect start its own server",
-                           list(self.process.args), self.process.returncode, log)
+                           list(self.argv), self.process.returncode, log)
 
-    def stop(self, drain: bool = True) -> None:
+    def stop(self, drain: bool = True, grace: float = 10.0) -> float:  # type: ignore[override]
         """Send Prefect's pending logs and events (``drain``), stop the server, and point Prefect back
-        at its own temporary server (no ``PREFECT_API_URL``)."""
-        atexit.unregister(self._stop_at_exit)
-        if drain and self.ready_after is not None and self.process.poll() is None:
+        at its own temporary server (no ``PREFECT_API_URL``). Returns the seconds it took."""
+        clock = time.monotonic()
+        if drain and self.ready_after is not None and self.running:
             drain_prefect_workers()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop(grace)
         if os.environ.get("PREFECT_API_URL") == self.api_url:
             del os.environ["PREFECT_API_URL"]
             _refresh_prefect_settings()
+        return time.monotonic() - clock
 
-    def _stop_at_exit(self) -> None:
+    def _at_exit(self) -> None:
         self.stop(drain=False)  # Prefect's own exit handlers, registered later, ran first and drained
 
 
@@ -162,27 +150,22 @@ def start_prefect_server(settings: Settings | None = None) -> PrefectServer | No
     Raises:
         ConfigError: Prefect is not installed.
     """
-    from lifecycle._proc import free_port
-
     _set_prefect_environment(settings)
     running = _STARTED.get("server")
-    if running and running.process.poll() is None and os.environ.get("PREFECT_API_URL") == running.api_url:
+    if running and running.running and os.environ.get("PREFECT_API_URL") == running.api_url:
         return running  # started earlier in this process (a notebook cell run twice)
     if os.environ.get("PREFECT_API_URL"):
         return None
     home = Path(os.environ["PREFECT_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    reserved = ReservedPort()
     args = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                   "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
-    with open(home / "server.log", "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=environment)
-    _set_niceness(process.pid, BACKGROUND_NICENESS)  # the lesson's own work, and its timings, come first
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", process, home / "server.log", time.monotonic())
-    atexit.register(server._stop_at_exit)  # a kernel that fails mid-lesson must not leave a server behind
+            "--host", "127.0.0.1", "--port", str(reserved.port), "--log-level", "error", "--lifespan", "on"]
+    environment = {**os.environ, "PREFECT_UI_ENABLED": "0", **ephemeral_server_environment(),
+                   "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
+    server = launch(args, "Prefect's server", home / "server.log", env=environment, reserved=reserved,
+                    append_log=True, cls=PrefectServer)
+    _set_niceness(server.process.pid, BACKGROUND_NICENESS)  # the lesson's own work, and its timings, come first
     threading.Thread(target=server._watch, name="prefect-server-health", daemon=True).start()
     os.environ["PREFECT_API_URL"] = server.api_url
     _refresh_prefect_settings()
@@ -213,19 +196,7 @@ def _refresh_prefect_settings() -> None:
 
 def drain_prefect_workers() -> None:
     """Send the logs and events Prefect still queues to its server (before the server stops)."""
-    if "prefect.events.worker" not in sys.modules:
-        return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    async def drain() -> None:
-        for worker in (APILogWorker, EventsWorker):
-            result = worker.drain_all(timeout=10)
-            if inspect.isawaitable(result):  # in a Jupyter kernel, whose event loop is running
-                await result
-
-    run_coro_as_sync(drain())
+    drain_workers()
 
 
 def start_prefect_api(settings: Settings | None = None) -> float:

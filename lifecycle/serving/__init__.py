@@ -13,9 +13,10 @@ Where the time of one prediction goes, and how this package wins it back:
 Modules: :mod:`~lifecycle.serving.schema` (the typed request), :mod:`~lifecycle.serving.scorer`
 (features → predictor → decision), :mod:`~lifecycle.serving.rest` (FastAPI app),
 :mod:`~lifecycle.serving.grpc_service` (gRPC service and health), :mod:`~lifecycle.serving.process`
-(server subprocesses, ``lifecycle serve``), :mod:`~lifecycle.serving.loadgen` (bounded load on
-127.0.0.1), :mod:`~lifecycle.serving.prediction_log` (every answered prediction, for monitoring). The
-course measures these servers against the tutorial's (:mod:`lifecycle.course.serving_bench`).
+(model servers as managed processes), :mod:`~lifecycle.serving.command` (``lifecycle serve``, what those
+processes run), :mod:`~lifecycle.serving.loadgen` (bounded load on 127.0.0.1),
+:mod:`~lifecycle.serving.prediction_log` (every answered prediction, for monitoring). The course measures
+these servers against the tutorial's (:mod:`lifecycle.course.serving_bench`).
 
 Taught in notebooks/05_serving.ipynb.
 """
@@ -32,17 +33,19 @@ _EXPORTS = {
     "FraudScorer": "lifecycle.serving.scorer",
     "PredictionRecord": "lifecycle.serving.scorer",
     "compile_predictor": "lifecycle.serving.predictor",
+    "model_feature_order": "lifecycle.serving.predictor",
     "MicroBatcher": "lifecycle.serving.predictor",
     "create_app": "lifecycle.serving.rest",
     "create_constant_app": "lifecycle.serving.rest",
     "create_grpc_server": "lifecycle.serving.grpc_service",
     "start_server": "lifecycle.serving.process",
     "ServerHandle": "lifecycle.serving.process",
+    "wait_until_ready": "lifecycle.serving.process",
     "run_http_load": "lifecycle.serving.loadgen",
     "run_grpc_load": "lifecycle.serving.loadgen",
     "request_bodies": "lifecycle.serving.schema",
     "PredictionLog": "lifecycle.serving.prediction_log",
-    "PredictionLogWriter": "lifecycle.serving.prediction_log",
+    "PredictionLogWriter": "lifecycle.serving.log_writer",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,7 +1,7 @@
-"""``python -m lifecycle.serving rest|grpc|tutorial|constant``: run one server (used by start_server)."""
+"""``python -m lifecycle.serving rest|grpc|constant``: run one model server (what start_server starts)."""
 
 import sys
 
-from lifecycle.serving.process import main
+from lifecycle.serving.command import main
 
 sys.exit(main())

@@ -256,12 +256,3 @@ def check_log_path(path: str | Path) -> Path:
     PredictionLog(path, busy_timeout=10.0).close()
     return Path(path)
 
-
-def __getattr__(name: str) -> Any:
-    # The writer lives in its own module; it is still reachable here, where lesson 07 and
-    # lifecycle.serving have always found it.
-    if name in ("PredictionLogWriter", "PredictionLogUnavailable"):
-        from lifecycle.serving import log_writer
-
-        return getattr(log_writer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

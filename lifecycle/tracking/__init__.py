@@ -27,6 +27,8 @@ _EXPORTS = {
     "promote": "lifecycle.tracking.registry",
     "should_promote": "lifecycle.tracking.registry",
     "PromotionCheck": "lifecycle.tracking.registry",
+    "PROMOTION_ALPHA": "lifecycle.tracking.registry",
+    "describe_gain": "lifecycle.tracking.registry",
     "compare_with_champion": "lifecycle.tracking.registry",
     "apply_promotion": "lifecycle.tracking.registry",
     "ServedModel": "lifecycle.tracking.registry",

@@ -1,6 +1,6 @@
 """What the JupyterLab browser tests share: Debian's Chromium for Playwright, and JupyterLab itself on a
-folder of notebooks (settings that turn off news and autosave, its own process group, stopped with its
-kernels).
+folder of notebooks (settings that turn off news and autosave; a managed process of ``lifecycle._proc``,
+stopped with its kernels).
 
 Needs Debian's `chromium` (`apt-get install chromium`); Playwright drives it through `executable_path`
 (Playwright's own browser download does not work offline). Without Chromium a test skips and says so,
@@ -12,12 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,29 +36,12 @@ def chromium() -> str:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Stop a server and everything it started (its kernels), politely then firmly."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @contextmanager
 def running_jupyterlab(folder: Path, scratch: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """JupyterLab serving ``folder`` (its settings and logs in ``scratch``); yields its base URL."""
+    """JupyterLab serving ``folder`` (its settings and log in ``scratch``), a managed process stopped with its
+    kernels; yields its base URL."""
+    from lifecycle._proc import ReservedPort, http_ready, launch
+
     settings = scratch / "lab-settings"
     for plugin, values in {"apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                                   "checkForUpdates": False},
@@ -73,32 +51,19 @@ def running_jupyterlab(folder: Path, scratch: Path, env: dict[str, str] | None =
         path = settings / "@jupyterlab" / plugin
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    port = free_port()
     environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
                    "JUPYTERLAB_WORKSPACES_DIR": str(scratch / "lab-workspaces"),
                    "JUPYTER_CONFIG_DIR": str(scratch / "jupyter-config"), **(env or {})}
-    log_path = scratch / "jupyterlab.log"
-    log = log_path.open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.root_dir={folder}", "--IdentityProvider.token=", "--ServerApp.password=",
+    reserved = ReservedPort()
+    server = launch(
+        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={reserved.port}",
+         "--ip=127.0.0.1", f"--ServerApp.root_dir={folder}", "--IdentityProvider.token=", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", "--LabApp.news_url=None", "--allow-root"],
-        cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {log_path.read_text()[-2000:]}") from None
-                time.sleep(0.3)  # polling a server that is starting, not waiting for a result
+        "JupyterLab", scratch / "jupyterlab.log", env=environment, cwd=folder, reserved=reserved)
+    url = f"http://127.0.0.1:{server.port}"
+    with server:  # stopped with its kernels: JupyterLab shuts them down, and they watch it
+        server.wait_until_ready(http_ready(f"{url}/api/status"), timeout=60, interval=0.3)
         yield url
-    finally:
-        stop_group(server)
-        log.close()
 
 
 def open_and_run_all(page, url: str) -> None:

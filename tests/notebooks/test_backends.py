@@ -28,7 +28,8 @@ from lifecycle.versioning import file_md5
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = ("01_data_versioning", "03_experiment_tracking", "04_orchestration")
 # The results of these lessons that time something on this machine (the VOLATILE ones of test_course_rerun).
-TIMINGS = {"gbc_fit_seconds", "hgb_fit_seconds", "repro_first_seconds", "repro_cached_seconds"}
+TIMINGS = {"gbc_fit_seconds", "hgb_fit_seconds", "gbc_vs_hgb_same_budget_speedup", "gbc_scaling_exponent",
+           "repro_first_seconds", "repro_cached_seconds"}
 # What a learner's shell might have exported: the run must take its backends from services.env alone.
 OUTSIDE = ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "LIFECYCLE_DVC_REMOTE", "LIFECYCLE_DVC_REMOTE_ENDPOINT",
            "LIFECYCLE_PREFECT_WORK_POOL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PREFECT_HOME")

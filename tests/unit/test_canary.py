@@ -379,9 +379,13 @@ def test_good_canary_is_promoted_and_bad_canary_rolled_back_in_shadow_before_any
 
     settings, versions, servers = deployment["settings"], deployment["versions"], deployment["servers"]
     bodies, labels = deployment["bodies"], deployment["labels"]
+    # The kit's gates, but latency within ×1.5: on a test machine busy with other work, two servers of equal
+    # models differ by more than the default ×1.25 from minute to minute; this test is about the rollout.
+    gates = [LatencyGate(alpha=gate.alpha, tolerance=1.5) if isinstance(gate, LatencyGate) else gate
+             for gate in default_gates()]
     router = CanaryRouter(servers["champion"].url, servers["good"].url)
     with serve_router(router) as served:
-        good = CanaryRollout(served, PLAN, promote=lambda: promote(versions["good"], settings=settings))
+        good = CanaryRollout(served, PLAN, gates, promote=lambda: promote(versions["good"], settings=settings))
         good.run(bodies[:7_000], labels)
     assert good.promoted_ and good.rolled_back_at_ is None, good.report()
     assert [step.name for step in good.steps_] == ["shadow", "10%", "50%"] and router.weight_ == 100
@@ -418,24 +422,26 @@ def test_weight_changes_under_load_are_atomic_and_drop_nothing(deployment):
     from lifecycle.canary import send_requests, serve_router
 
     servers, bodies = deployment["servers"], deployment["bodies"]
-    router = CanaryRouter(servers["champion"].url, servers["good"].url)
+    # Slow answers on a busy machine must not roll back by themselves: this test is about weight changes.
+    router = CanaryRouter(servers["champion"].url, servers["good"].url, canary_timeout=30.0)
     with serve_router(router) as served:
         results = {}
         sender = threading.Thread(target=lambda: results.update(
             answers=send_requests(f"{served.url}/predict", bodies[:1_500], concurrency=32)))
         sender.start()
         flips = 0
-        while sender.is_alive():
-            weight = [0, 5, 25, 50, 100, 0][flips % 6]
-            router.set_weight(weight, shadow=flips % 6 == 5)
-            flips += 1
-            time.sleep(0.003)
+        while sender.is_alive():  # a new weight each time the current one has routed 25 requests
+            if router.window_.requests >= 25:
+                router.set_weight([0, 5, 25, 50, 100, 0][flips % 6], shadow=flips % 6 == 5)
+                flips += 1
+            time.sleep(0.001)
         router.rollback("end of the test")
         with urllib.request.urlopen(f"{served.url}/router") as response:
             state = json.load(response)
     assert state["weight"] == 0 and state["rollback_reason"] == "end of the test" and not state["shadow"]
     answers = results["answers"]
-    assert flips >= 20 and (answers["status"] == 200).all(), answers["status"].value_counts()
+    assert (answers["status"] == 200).all(), answers["status"].value_counts()
+    assert sum(window.requests >= 25 for window in router.windows_) >= 20  # the weight changed under load, often
     for window in router.windows_:  # each request was routed by the weight of the window that holds it
         mirrored = [a for a in window.answers[CANARY] if a.mirror]
         assert (len(mirrored) > 0) <= window.shadow  # only shadow windows mirror
@@ -460,7 +466,8 @@ def test_killing_the_canary_mid_rollout_every_request_is_answered_by_stable(depl
         runner = threading.Thread(target=rollout.run, args=(bodies[:4_000],))
         runner.start()
         deadline = time.monotonic() + 60
-        while router.window_.routed(CANARY) < 30 and time.monotonic() < deadline:
+        while router.window_.routed(CANARY) < 30:  # the crash comes mid-step, once the canary has answered 30
+            assert runner.is_alive() and time.monotonic() < deadline, "the canary never got 30 requests"
             time.sleep(0.002)
         doomed.kill()
         runner.join(120)
@@ -527,3 +534,39 @@ def test_the_router_rolls_back_by_itself_on_failures_in_a_row_but_leaves_timeout
     for _ in range(3):
         router._watch_canary(Answer(None, "u1", 503, 5.0, error="overloaded"))
     assert router.weight_ == 0 and router.rollback_reason_ == "the canary failed 3 requests in a row (HTTP 503)"
+
+
+def test_a_503_from_stable_reaches_the_client_with_its_retry_after():
+    import urllib.error
+
+    import uvicorn
+
+    from lifecycle._proc import ReservedPort
+    from lifecycle.canary import serve_router
+
+    async def overloaded(scope, receive, send):  # a model server whose prediction log cannot keep up
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"2")]})
+        await send({"type": "http.response.body", "body": b'{"detail": "the prediction log is behind"}'})
+
+    reserved = ReservedPort()
+    server = uvicorn.Server(uvicorn.Config(overloaded, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [reserved.socket()]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the overloaded test server did not start"
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{reserved.port}"
+        with serve_router(CanaryRouter(url, url, weight=0)) as served:
+            request = urllib.request.Request(f"{served.url}/predict", data=b'{"user_id": "u1"}',
+                                             headers={"content-type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=10)
+    finally:
+        server.should_exit = True
+        thread.join()
+    assert answer.value.code == 503 and answer.value.headers["Retry-After"] == "2"
+    assert answer.value.headers["x-served-by"] == STABLE

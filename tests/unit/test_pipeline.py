@@ -121,7 +121,8 @@ def test_dvc_yaml_declares_each_stage_with_its_code_and_leaf_parameters():
     assert stages["train"]["deps"] == [FEATURES]
     assert stages["train"]["params"] == [
         "seed", "train.kind", "train.validation_fraction", "train.learning_rate", "train.max_iter",
-        {pipeline.CODE_PARAMS_FILE: ["modules.pipeline.stages", "modules.training", "modules.features",
+        {pipeline.CODE_PARAMS_FILE: ["modules.pipeline.stages", "modules.pipeline.steps", "modules.training",
+                                     "modules.features",
                                      "packages.scikit_learn", "packages.numpy"]}]
     assert stages["evaluate"]["metrics"] == [{METRICS: {"cache": False}}]
     text = json.dumps(stages)

@@ -543,11 +543,3 @@ def test_real_servers_from_the_registry_as_a_user_starts_them():
         rest.stop()
         grpc_server.stop()
     assert not rest.running and not grpc_server.running
-
-
-def test_public_names_resolve():
-    import lifecycle.serving as serving
-
-    assert serving.__all__ == sorted(serving.__all__)
-    for name in serving.__all__:
-        assert getattr(serving, name) is not None, name

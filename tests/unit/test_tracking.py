@@ -262,3 +262,16 @@ def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, s
     port = int(server.url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+def test_the_mlflow_ui_command_names_the_store_relative_to_the_kit_folder():
+    from lifecycle.tracking.server import mlflow_ui_command
+
+    settings = load_settings()
+    command = mlflow_ui_command(settings, port=5001)
+    assert str(settings.root.resolve()) not in command, command  # the same text on every machine
+    uri = command.split("--backend-store-uri ")[1].split()[0]
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):  # run from the kit's folder, it opens the same file
+        expected = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).resolve()
+        assert (settings.root / uri.removeprefix("sqlite:///")).resolve() == expected
+    assert command.endswith("--host 127.0.0.1 --port 5001")
