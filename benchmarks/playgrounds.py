@@ -52,6 +52,7 @@ def timed_changes(playground, name: str, values: list, calls: int) -> dict:
 def summary(walls: list[float], cpus: list[float]) -> dict:
     return {"calls": len(walls), "p50_s": round(float(np.percentile(walls, 50)), 4),
             "p95_s": round(float(np.percentile(walls, 95)), 4), "max_s": round(float(max(walls)), 4),
+            "cpu_p50_s": round(float(np.percentile(cpus, 50)), 4),
             "cpu_p95_s": round(float(np.percentile(cpus, 95)), 4)}
 
 
@@ -212,10 +213,10 @@ def main() -> None:
     print(f"load average {load_before[0]:.1f} → {load_after[0]:.1f}")
     for name, figures in every.items():
         flag = "" if figures["p95_s"] <= 0.3 else "  over 0.3 s"
-        print(f"{name:<45} p50 {figures['p50_s']:.3f} s  p95 {figures['p95_s']:.3f} s  (CPU p95 "
-              f"{figures['cpu_p95_s']:.3f} s, {figures['calls']} calls){flag}")
+        print(f"{name:<45} p50 {figures['p50_s']:.3f} s  p95 {figures['p95_s']:.3f} s  (CPU p50 "
+              f"{figures['cpu_p50_s']:.3f} s, p95 {figures['cpu_p95_s']:.3f} s, {figures['calls']} calls){flag}")
     for name, figures in results["07"]["new_drift_first_visit"].items():
-        print(f"07 {name}, a drift not scored yet{'':<14} p50 {figures['p50_s']:.2f} s  max {figures['max_s']:.2f} s")
+        print(f"07 {name}, a drift not scored yet: p50 {figures['p50_s']:.2f} s  max {figures['max_s']:.2f} s")
     for run in results["03"]:
         print(f"03 Run, {run['rows']:,} lesson rows: slowest {run['slowest_s']:.2f} s "
               + ", ".join(f"{kind} {max(k['wall_s']):.2f} s" for kind, k in run["kinds"].items()))
