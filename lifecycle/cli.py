@@ -21,7 +21,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                      help="override a notebook parameter (repeatable), e.g. -p seed=7")
     run.add_argument("--out", default=None, help="folder for executed notebooks and summary.json (default build/)")
     run.add_argument("--cell-timeout", type=int, default=300, help="seconds any one cell may run (default 300)")
-    run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    run.add_argument("--no-progress", action="store_true", help="print no line per notebook (the summary table stays)")
     run.add_argument("--backends", choices=("embedded", "services"), default="embedded",
                      help="embedded (default: local folder, sqlite, Prefect's own server) or services (the "
                           "backends 'lifecycle services up' started, from workspace/services.env)")

@@ -24,6 +24,11 @@ RECORD_ENV = "LIFECYCLE_RECORD_FILE"
 PROFILES = ("smoke", "full")
 DEFAULT_CELL_TIMEOUT = 300
 BACKENDS = ("embedded", "services")  # embedded defaults, or the servers `lifecycle services up` started
+# The kernel's own log (its stderr is the runner's terminal) at ERROR: ipykernel 7 warns at start-up of
+# every kernel that it "is running over TCP without encryption", which on 127.0.0.1 with the connection
+# file's HMAC key signing every message is no news to an instructor. Errors still show; what the lesson
+# prints still goes to the executed notebook. Checked against ipykernel 7.4.0 (traitlets Application.log_level).
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 
 
 def record(**results: Any) -> dict[str, Any]:
@@ -144,7 +149,8 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         out: where executed notebooks and the summary go (default: the build folder).
         cell_timeout: seconds any one cell may run before the notebook fails.
         settings: the settings to use (default: :func:`load_settings`).
-        progress: show papermill's per-cell progress bar.
+        progress: print one line per notebook (its name, then ``ok`` or ``failed`` and its seconds);
+            papermill's per-cell progress bar is never shown.
         backends: ``embedded`` (a local DVC remote, sqlite MLflow, Prefect's own temporary server) or
             ``services``: the environment in ``workspace/services.env`` (``lifecycle services up``), set
             in this process, so every kernel inherits it, once every backend it names has answered.
@@ -157,8 +163,6 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         CommandError: a backend of ``services`` does not answer.
         NotebookError: a notebook failed; earlier notebooks' outputs and the summary are kept.
     """
-    import papermill
-
     settings = settings or load_settings()
     out = Path(out) if out else settings.build
     notebooks = list_notebooks(settings, only)
@@ -185,14 +189,12 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
         parameters = {k: v for k, v in wanted.items() if k in declared[notebook.stem]}
         record_file = out / "records" / f"{notebook.stem}.json"
         record_file.unlink(missing_ok=True)
-        print(f"[{index}/{len(notebooks)}] {notebook.stem} {parameters}", flush=True)
+        if progress:
+            print(f"[{index}/{len(notebooks)}] {notebook.stem:<28}", end="", flush=True)
         os.environ[RECORD_ENV] = str(record_file)
         clock = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook), run.executed, parameters=parameters, cwd=str(notebook.parent),
-                kernel_name="python3", progress_bar=progress, execution_timeout=cell_timeout,
-                log_output=False, stdout_file=None, stderr_file=None)
+            execute_lesson(notebook, Path(run.executed), parameters, cell_timeout)
             run.status = "ok"
         except Exception as err:  # papermill raises its own error for cells, others for kernels
             run.status = "failed"
@@ -204,9 +206,34 @@ def run_course(profile: str = "smoke", only: list[str] | None = None, overrides:
             summary["notebooks"][run.name] = {k: v for k, v in vars(run).items() if k != "name"}
             summary["seconds"] = round(time.perf_counter() - started, 2)
             _write_json(summary_path, summary)
+            if progress:
+                print(f" {notebook_line(run)}", flush=True)
         if run.status == "failed":
             raise NotebookError(run.name, run.cell, run.error, run.executed)
     return summary
+
+
+def execute_lesson(notebook: Path, executed: Path, parameters: dict[str, Any],
+                   cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> None:
+    """Execute one notebook as ``lifecycle run`` does: papermill in a fresh ``python3`` kernel started
+    in the notebook's folder, with ``parameters`` injected, no progress bar, and the kernel's own
+    start-up warnings off (:data:`KERNEL_ARGUMENTS`); each cell's seconds land in the executed
+    notebook's ``cell.metadata.papermill.duration``.
+
+    Raises:
+        papermill.PapermillExecutionError: a cell raised (the executed notebook shows where).
+    """
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent),
+        kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
+        log_output=False, stdout_file=None, stderr_file=None, extra_arguments=list(KERNEL_ARGUMENTS))
+
+
+def notebook_line(run: NotebookRun) -> str:
+    """A notebook's status and seconds, as ``lifecycle run`` prints them after its name."""
+    return f"{run.status:<7} {run.seconds:>6.1f} s"
 
 
 def _backend_environment(backends: str, settings: Settings) -> dict[str, str]:

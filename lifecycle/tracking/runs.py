@@ -20,6 +20,7 @@ import pandas as pd
 from lifecycle._quiet import quiet_mlflow
 from lifecycle.config import Settings, load_settings
 from lifecycle.errors import ConfigError
+from lifecycle.tracking._mlflow import pins_of_installed_packages
 from lifecycle.training import TrainedModel
 
 if TYPE_CHECKING:
@@ -124,7 +125,8 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
               "threshold": trained.threshold, "train_rows": trained.train_rows}
     metrics = {k: v for k, v in trained.metrics.items() if k != "threshold"}
     run_tags = {"model_kind": trained.kind, **(lineage.mlflow_tags() if lineage else {}), **(tags or {})}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run, \
+            pins_of_installed_packages():
         mlflow.log_params(params)
         mlflow.log_metrics({**metrics, "fit_seconds": trained.fit_seconds})
         logged = mlflow.sklearn.log_model(
@@ -150,6 +152,7 @@ def log_fraud_model(trained: TrainedModel, history: pd.DataFrame, run_name: str,
     if alias and version:
         set_alias(version, alias, settings)
     return run.info.run_id, version
+
 
 
 

@@ -87,10 +87,14 @@ def start_mlflow_server(settings: Settings | None = None, port: int | None = Non
 def mlflow_ui_command(settings: Settings | None = None, port: int = 5000) -> str:
     """The shell command that opens the MLflow UI on the settings' store, to run in a terminal from the kit's
     folder: paths under it are written relative to it (``./.venv/bin/mlflow``, ``sqlite:///./workspace/…``),
-    so the command reads the same on every machine (taught in notebooks/03_experiment_tracking.ipynb)."""
+    and a workspace elsewhere as ``$LIFECYCLE_WORKSPACE`` (the variable that put it there), so the command
+    reads the same on every machine (taught in notebooks/03_experiment_tracking.ipynb)."""
     from lifecycle._shell import find_command
 
     settings = settings or load_settings()
     command = (f"{find_command('mlflow') or 'mlflow'} ui --backend-store-uri {settings.mlflow_tracking_uri} "
                f"--host 127.0.0.1 --port {port}")
-    return command.replace(f"{settings.root.resolve()}/", "./")
+    root, workspace = settings.root.resolve(), settings.workspace.resolve()
+    if not workspace.is_relative_to(root):
+        command = command.replace(f"{workspace}/", "$LIFECYCLE_WORKSPACE/")
+    return command.replace(f"{root}/", "./")

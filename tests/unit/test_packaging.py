@@ -142,12 +142,17 @@ def test_third_party_internals_are_those_of_the_versions_they_were_checked_again
     from importlib.metadata import version
 
     from lifecycle.pipeline import _dvc, _prefect
+    from lifecycle.tracking import _mlflow
 
-    checked = {"prefect": _prefect.CHECKED_WITH, "dvc": _dvc.CHECKED_WITH}
-    assert checked == {"prefect": "3.9.1", "dvc": "3.67.1"}
+    checked = {"prefect": _prefect.CHECKED_WITH, "dvc": _dvc.CHECKED_WITH, "mlflow": _mlflow.CHECKED_WITH}
+    assert checked == {"prefect": "3.9.1", "dvc": "3.67.1", "mlflow": "3.17.2"}
     for package, known in checked.items():
         assert _minor(version(package)) == _minor(known), (
-            f"{package} {version(package)} is installed; lifecycle.pipeline._{package} was checked against {known}")
+            f"{package} {version(package)} is installed; lifecycle's _{package} module was checked against {known}")
+    # MLflow: the per-requirement check log_model calls by name, with one requirement.
+    utils = _installed_source("mlflow", "utils/requirements_utils.py")
+    assert f"def {_mlflow.REQUIREMENT_CHECK[1]}(" in utils and f"{_mlflow.REQUIREMENT_CHECK[1]}(" in \
+        utils.split(f"def {_mlflow.REQUIREMENT_CHECK[1]}(", 1)[1], "MLflow's requirement check moved"
     # Prefect: the variables its own temporary server is started with, read by create_app.
     server = _installed_source("prefect", "server/api/server.py")
     for name, value in _prefect.ephemeral_server_environment().items():

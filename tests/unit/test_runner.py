@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -78,3 +79,15 @@ def test_unknown_parameter_is_refused_before_anything_runs(course, tmp_path):
 def test_unknown_profile_names_the_profiles(course):
     with pytest.raises(ConfigError, match=r"unknown profile 'huge'.*\['full', 'smoke'\]"):
         run_course("huge", ["00"], settings=course, progress=False)
+
+
+@pytest.mark.slow
+def test_run_prints_one_line_per_notebook_and_no_kernel_or_papermill_noise(course, capfd):
+    run_course("smoke", ["00", "02"], settings=course)
+    out, err = capfd.readouterr()  # the file descriptors: the kernels write their own log to the runner's stderr
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert re.fullmatch(r"\[1/2\] 00_first\s+ok\s+\d+\.\d s", lines[0])
+    assert re.fullmatch(r"\[2/2\] 02_after\s+ok\s+\d+\.\d s", lines[1])
+    assert "without encryption" not in err  # ipykernel's start-up warning, silenced by its log level
+    assert "Executing" not in out + err  # papermill's progress bar

@@ -273,5 +273,8 @@ def test_the_mlflow_ui_command_names_the_store_relative_to_the_kit_folder():
     uri = command.split("--backend-store-uri ")[1].split()[0]
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):  # run from the kit's folder, it opens the same file
         expected = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).resolve()
-        assert (settings.root / uri.removeprefix("sqlite:///")).resolve() == expected
+        path = uri.removeprefix("sqlite:///").replace("$LIFECYCLE_WORKSPACE", str(settings.workspace))
+        assert (settings.root / path).resolve() == expected
     assert command.endswith("--host 127.0.0.1 --port 5001")
+    elsewhere = mlflow_ui_command(load_settings(workspace="/srv/course-workspace"))  # e.g. a class's runner
+    assert "sqlite:///$LIFECYCLE_WORKSPACE/mlflow.db" in elsewhere and "/srv/" not in elsewhere
