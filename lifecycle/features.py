@@ -38,8 +38,8 @@ from lifecycle.errors import SchemaError
 FEATURE_GROUPS: dict[str, list[str]] = {
     "base": ["amount", "category_code", "channel_code", "device_code"],
     "temporal": ["hour", "day_of_week", "is_weekend", "is_night"],
-    "aggregation": ["user_txn_count", "user_amount_mean", "user_amount_std", "user_txn_count_1h",
-                    "seconds_since_last_txn"],
+    "aggregation": ["user_txn_count", "user_amount_mean", "user_amount_std"],
+    "velocity": ["user_txn_count_1h", "seconds_since_last_txn"],
     "ratio": ["amount_vs_user_avg", "amount_zscore", "category_share_for_user", "country_share_for_user"],
 }
 FEATURE_COLUMNS: list[str] = [name for group in FEATURE_GROUPS.values() for name in group]
@@ -95,9 +95,8 @@ def build_features(transactions: pd.DataFrame, history: pd.DataFrame | None = No
     category_share = _share_of_previous(frame["merchant_category"].to_numpy()[order], user_sorted, count)
     country_share = _share_of_previous(frame["country"].to_numpy()[order], user_sorted, count)
 
-    out = np.empty(len(frame), dtype=[(name, float) for name in FEATURE_GROUPS["aggregation"]
-                                      + ["amount_vs_user_avg", "amount_zscore", "category_share_for_user",
-                                         "country_share_for_user"]])
+    history_columns = FEATURE_GROUPS["aggregation"] + FEATURE_GROUPS["velocity"] + FEATURE_GROUPS["ratio"]
+    out = np.empty(len(frame), dtype=[(name, float) for name in history_columns])
     out["user_txn_count"], out["user_amount_mean"], out["user_amount_std"] = count, mean, std
     out["user_txn_count_1h"], out["seconds_since_last_txn"] = in_window, gap
     out["amount_vs_user_avg"], out["amount_zscore"] = _ratios(amount, mean, std, count)

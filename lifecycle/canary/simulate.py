@@ -32,6 +32,7 @@ from lifecycle.canary.rollout import RolloutPlan
 from lifecycle.canary.stats import LATENCY_BINS, LATENCY_LOG_LOW, LATENCY_LOG_WIDTH, SCORE_BINS
 from lifecycle.errors import ConfigError
 
+_VERDICT_NAMES = {ADVANCE: "advance", HOLD: "hold", ROLLBACK: "rollback"}
 _FIELDS = ("requests", "users", "failed_users", "flagged_users", "labelled_flagged", "confirmed_flagged",
            "score_hist", "latency_hist")
 # Failure kinds: what the canary does differently, and the default size of the difference.
@@ -157,7 +158,8 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         gate's test, not by the bounded hold), ``step`` where it was decided, ``looks``, ``canary_answers``
         (mirrored and served, to the decision), ``exposure`` (answers users got from the canary) and
         ``requests`` (the rollout's traffic), ``gates`` (those that rolled back, or that still held when the
-        step's traffic ran out).
+        step's traffic ran out). ``.attrs["timeline"]`` holds the first rollout look by look (``look``,
+        ``step``, ``requests`` and ``exposure`` so far, the ``verdict``): one rollout's story.
 
     Raises:
         ConfigError: an unknown kind or a plan the kit would refuse.
@@ -182,6 +184,8 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     sent_in_step, canary_answers, exposure, requests = (np.zeros(rollouts, dtype=np.int64) for _ in range(4))
     rows = np.arange(rollouts)
     last_codes = np.full((len(gates), rollouts), HOLD)
+    names = np.array([SHADOW if s == SHADOW else f"{s}%" for s in judged])
+    timeline: list[dict[str, object]] = []
     for _ in range(plan.max_looks):
         active = ~decided
         size_now = np.where(looks_in_step == 0, plan.min_requests, plan.look_every)
@@ -224,6 +228,9 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         verdict = np.full(rollouts, HOLD)
         verdict[active] = combine_verdicts(codes, step_canary[active], plan.min_canary_requests)
         last_codes[:, active] = np.stack(codes)
+        if active[0]:
+            timeline.append({"look": int(looks[0]), "step": str(names[current[0]]), "requests": int(requests[0]),
+                             "exposure": int(exposure[0]), "verdict": _VERDICT_NAMES[int(verdict[0])]})
         tested_out = active & (verdict == ROLLBACK)
         exhausted = active & (verdict != ROLLBACK) & (verdict != ADVANCE) & (sent_in_step >= step_most[current])
         advanced = active & (verdict == ADVANCE)
@@ -236,13 +243,14 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         sent_in_step = np.where(moving, 0, sent_in_step)
         if decided.all():
             break
-    names = np.array([SHADOW if s == SHADOW else f"{s}%" for s in judged])
     deciding = np.where(by_test, ROLLBACK, HOLD)  # the gates that rolled back, or that still held at the end
     why = [", ".join(g.name for g, code in zip(gates, last_codes[:, r], strict=True) if code == deciding[r])
            if outcome[r] != 1 else "" for r in range(rollouts)]
-    return pd.DataFrame({"outcome": np.where(outcome == 1, "promoted", "rolled back"), "by_test": by_test,
+    runs = pd.DataFrame({"outcome": np.where(outcome == 1, "promoted", "rolled back"), "by_test": by_test,
                          "step": names[current], "looks": looks, "canary_answers": canary_answers,
                          "exposure": exposure, "requests": requests, "gates": why})
+    runs.attrs["timeline"] = timeline
+    return runs
 
 
 def summarise_policy(runs: pd.DataFrame, steps: tuple = (SHADOW, 5, 25, 50, 100)) -> dict[str, float]:

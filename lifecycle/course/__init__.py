@@ -12,7 +12,8 @@ Modules: :mod:`~lifecycle.course.runner` (``lifecycle run``: papermill over the 
 ``lifecycle bench serving``, and where a request's time goes), :mod:`~lifecycle.course.durability` (lesson 07's
 crash test of the prediction log), :mod:`~lifecycle.course.site` (``lifecycle site``: the executed course as a
 static site), :mod:`~lifecycle.course.grade` (``lifecycle grade``: a class's gradebook),
-:mod:`~lifecycle.course.lint` (the reviewer's rules, checked on the lessons).
+:mod:`~lifecycle.course.lint` (the reviewer's rules, checked on the lessons), :mod:`~lifecycle.course.playgrounds`
+(the "Try it" widgets at the end of lessons 02, 03, 06 and 07).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _EXPORTS = {
     **{name: "lifecycle.course.serving_bench" for name in (
         "QUICK_CONFIGS", "benchmark_transactions", "start_benchmark_servers", "benchmark_servers")},
     "time_stages": "lifecycle.course.serving_costs",
+    "feature_playground": "lifecycle.course.playgrounds.features",
+    "tracking_playground": "lifecycle.course.playgrounds.tracking",
+    "canary_playground": "lifecycle.course.playgrounds.canary",
+    "drift_playground": "lifecycle.course.playgrounds.monitoring",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -20,7 +20,8 @@ from lifecycle.features import (
     split_by_time,
 )
 
-HISTORY_COLUMNS = FEATURE_GROUPS["aggregation"] + ["category_share_for_user", "country_share_for_user"]
+HISTORY_COLUMNS = (FEATURE_GROUPS["aggregation"] + FEATURE_GROUPS["velocity"]
+                   + ["category_share_for_user", "country_share_for_user"])
 
 
 @pytest.fixture(scope="module")

@@ -80,11 +80,12 @@ PUBLIC_API = {
         "ui_command", "week_of", "weekly_drift", "weekly_expected_confusion", "weekly_performance"],
     "lifecycle.course": [
         "ProgressStore", "QUICK_CONFIGS", "Question", "STAGES", "ablate_feature_groups", "benchmark_servers",
-        "benchmark_transactions", "build_quiz", "check_environment", "compare_features_and_models",
-        "crash_test", "draw_lifecycle_map", "fit_and_score", "leakage_over_seeds", "leakage_verdict",
-        "list_lessons", "load_bank", "mean_interval", "measure_leakage", "one_thread_per_pool",
-        "progress_report", "raw_columns", "record", "run_course", "show_quiz", "start_benchmark_servers",
-        "start_tutorial_server", "time_stages"],
+        "benchmark_transactions", "build_quiz", "canary_playground", "check_environment",
+        "compare_features_and_models", "crash_test", "draw_lifecycle_map", "drift_playground",
+        "feature_playground", "fit_and_score", "leakage_over_seeds", "leakage_verdict", "list_lessons",
+        "load_bank", "mean_interval", "measure_leakage", "one_thread_per_pool", "progress_report", "raw_columns",
+        "record", "run_course", "show_quiz", "start_benchmark_servers", "start_tutorial_server", "time_stages",
+        "tracking_playground"],
 }
 
 

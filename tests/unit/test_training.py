@@ -206,8 +206,8 @@ def test_ablation_drops_one_group_at_a_time(windows, leakage):
     assert table["features"].tolist() == expected_counts
     assert table.loc["none", "pr_auc"] == leakage["pr_auc_point_in_time"]
     np.testing.assert_allclose(table["pr_auc_drop"], table.loc["none", "pr_auc"] - table["pr_auc"])
-    with pytest.raises(ConfigError, match=r"unknown feature group\(s\) \['velocity'\]; the groups are"):
-        ablate_feature_groups(*windows, groups=("velocity",))
+    with pytest.raises(ConfigError, match=r"unknown feature group\(s\) \['momentum'\]; the groups are"):
+        ablate_feature_groups(*windows, groups=("momentum",))
 
 
 def test_leakage_over_seeds_reuses_known_results_and_the_interval_is_the_t_interval():

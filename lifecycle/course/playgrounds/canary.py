@@ -1,0 +1,173 @@
+"""Lesson 06's playground: the canary policy against a challenger that fails the way you choose.
+
+Pick the challenger's failure and its size, the policy's false-rollback budget (the gates' α) and the
+plan, with or without a shadow step: the policy simulator (:func:`lifecycle.canary.simulate.simulate_policy`,
+the kit's own gates on sampled traffic, no servers) runs a few hundred rollouts and shows how often the
+failure is caught, how often a good challenger would be rolled back, how many answers a decision takes,
+how many answers users got from the bad model, and one simulated rollout look by look.
+
+Taught in notebooks/06_canary_release.ipynb ("Try it").
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from lifecycle.course.playgrounds._base import Playground
+
+LABELS = {"caught": "rollouts that rolled the challenger back", "caught_by_test": "… by a gate's test",
+          "false_rollback": "good challenger rolled back",
+          "false_rollback_by_test": "… by a gate's test (α bounds this)",
+          "median_answers": "median canary answers to a decision", "median_exposure": "median answers users got",
+          "exposure_share": "median share of the rollout's answers", "decided_at": "most common deciding step"}
+# kind → (what the size means, its slider: low, high, step); a kind without a size has none.
+SIZES = {"good": ("no failure", 0.0, 0.0, 0.0), "never_flags": ("flags this × as often", 0.0, 1.0, 0.05),
+         "flags_10x": ("flags this × as often", 1.0, 20.0, 0.5), "errors_4x": ("fails this × as often", 1.0, 20.0, 0.5),
+         "latency_plus_50pct": ("latency this × stable's", 1.0, 3.0, 0.05),
+         "precision_minus_5pts": ("precision lower by (points)", 0.0, 0.5, 0.01)}
+PLANS = {"shadow → 5 → 25 → 50 → 100": ("shadow", 5, 25, 50, 100), "5 → 25 → 50 → 100": (5, 25, 50, 100)}
+
+
+def evaluate_policy(failure: str = "never_flags", size: float | None = None, alpha: float = 0.05,
+                    plan: str = "shadow → 5 → 25 → 50 → 100", rollouts: int = 200, seed: int = 0) -> dict[str, Any]:
+    """What the playground shows for one setting: :func:`~lifecycle.canary.simulate.simulate_policy` for
+    the failure and, beside it, for a good challenger (the false-rollback rate), on the same plan and α.
+
+    Args:
+        failure: a key of :data:`lifecycle.canary.simulate.KINDS`.
+        size: the failure's size (see :data:`SIZES`); None for the kind's default.
+        alpha: the rollout's false-rollback budget, shared by the gates.
+        plan: a key of :data:`PLANS`.
+        rollouts: simulated rollouts per kind.
+        seed: the random seed (the same settings give the same numbers).
+    """
+    from lifecycle.canary.simulate import simulate_policy
+
+    steps = PLANS[plan]
+    runs = simulate_policy(failure, size, rollouts, seed, alpha=alpha, steps=steps)
+    false_rollback, by_test = _false_rollback(alpha, steps, rollouts, seed)
+    values = {
+        "caught": float((runs["outcome"] == "rolled back").mean()),
+        "caught_by_test": float(((runs["outcome"] == "rolled back") & runs["by_test"]).mean()),
+        "false_rollback": false_rollback,
+        "false_rollback_by_test": by_test,
+        "median_answers": int(runs["canary_answers"].median()), "median_exposure": int(runs["exposure"].median()),
+        "exposure_share": float((runs["exposure"] / runs["requests"]).median()),
+        "decided_at": str(runs["step"].mode().iloc[0]), "timeline": runs.attrs["timeline"],
+    }
+    if failure == "good":
+        held_out = false_rollback - by_test
+        values["sentence"] = (f"A good challenger is rolled back in {false_rollback:.1%} of rollouts at α = {alpha:g}: "
+                              f"{by_test:.1%} by a gate's test (α bounds that share) and {held_out:.1%} because a "
+                              "step ran out of traffic before the evidence was enough to advance (the bounded hold).")
+    else:
+        shadow = "; its shadow answers reached nobody" if steps[0] == "shadow" else ""
+        lack = values["caught"] - values["caught_by_test"]
+        why = (f" ({values['caught_by_test']:.0%} by a gate's test, {lack:.0%} because a step ran out of traffic "
+               "before the evidence was enough to advance, as it would for a good challenger)" if lack >= 0.005 else "")
+        verdict = (f"is rolled back in {values['caught']:.0%} of rollouts{why}" if values["caught"] >= 0.5 else
+                   f"slips through: it is promoted in {1 - values['caught']:.0%} of rollouts{why}")
+        values["sentence"] = (f"A challenger that {_describe(failure, size)} {verdict}, after a median "
+                              f"{values['median_answers']:,} canary answers, most often decided at "
+                              f"{values['decided_at']}{shadow}; users got a median {values['median_exposure']:,} "
+                              f"of its answers. A good challenger would be rolled back in {false_rollback:.1%}.")
+    return values
+
+
+@functools.lru_cache(maxsize=32)
+def _false_rollback(alpha: float, steps: tuple, rollouts: int, seed: int) -> tuple[float, float]:
+    """A good challenger's rollback rate for a policy, and the part of it a gate's test decided (the rest is
+    the bounded hold): it does not depend on the failure, so it is cached."""
+    from lifecycle.canary.simulate import simulate_policy
+
+    good = simulate_policy("good", None, rollouts, seed + 1, alpha=alpha, steps=steps)
+    rolled = good["outcome"] == "rolled back"
+    return float(rolled.mean()), float((rolled & good["by_test"]).mean())
+
+
+def _describe(failure: str, size: float | None) -> str:
+    from lifecycle.canary.simulate import KINDS
+
+    size = KINDS[failure][1] if size is None else size
+    if failure in ("never_flags", "flags_10x"):
+        return "never flags" if size == 0 else f"flags {size:g}× as often as stable"
+    if failure == "errors_4x":
+        return f"fails {size:g}× as often as stable"
+    if failure == "latency_plus_50pct":
+        return f"answers {size:g}× as slowly as stable"
+    return f"flags as often but with precision {size * 100:.0f} points lower"
+
+
+def _draw(values: dict[str, Any], settings: dict[str, Any]) -> Any:
+    import matplotlib.pyplot as plt
+
+    timeline = values["timeline"]
+    steps = list(dict.fromkeys(["shadow", "5%", "25%", "50%", "100%"] if settings["plan"].startswith("shadow")
+                               else ["5%", "25%", "50%", "100%"]))
+    figure, axis = plt.subplots(figsize=(6.5, 2.8))
+    colours = {"advance": "#1e7b34", "hold": "#8c8c8c", "rollback": "#c0392b"}
+    x = [look["requests"] for look in timeline]
+    y = [steps.index(look["step"]) for look in timeline]
+    axis.step(x, y, where="post", color="#3b6ea5", lw=1.2)
+    for verdict, colour in colours.items():
+        chosen = [(a, b) for a, b, look in zip(x, y, timeline, strict=True) if look["verdict"] == verdict]
+        if chosen:
+            axis.scatter(*zip(*chosen, strict=True), color=colour, s=30, zorder=3, label=verdict)
+    axis.set_yticks(range(len(steps)), steps)
+    axis.set(xlabel="requests in the rollout", ylabel="step", title="One simulated rollout, look by look")
+    axis.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollouts: int = 200, seed: int = 0,
+                      settings: Any = None) -> Playground:
+    """The "Try it" of lesson 06 (display it): see :func:`evaluate_policy`.
+
+    Args:
+        failure: the failure the playground starts with.
+        alpha: the false-rollback budget it starts with.
+        rollouts: simulated rollouts per update.
+        seed: the simulator's seed.
+        settings: where *Log this setting* logs (an MLflow run tagged ``playground=06``).
+    """
+    import ipywidgets as widgets
+
+    from lifecycle.canary.simulate import KINDS
+
+    wide = {"style": {"description_width": "initial"}, "layout": widgets.Layout(width="460px")}
+    default_size = KINDS[failure][1]
+    controls = {
+        "failure": widgets.Dropdown(options=[(label, kind) for kind, (label, _) in KINDS.items()], value=failure,
+                                    description="the challenger", **wide),
+        "size": widgets.FloatSlider(value=default_size or 0.0, description=SIZES[failure][0], **wide),
+        "alpha": widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.2], value=alpha,
+                                         description="false-rollback budget α", **wide),
+        "plan": widgets.Dropdown(options=list(PLANS), value="shadow → 5 → 25 → 50 → 100", description="plan", **wide),
+    }
+    _fit_slider(controls["size"], failure, default_size)
+
+    def compute(failure: str, size: float, alpha: float, plan: str) -> dict[str, Any]:
+        return evaluate_policy(failure, None if failure == "good" else size, alpha, plan, rollouts, seed)
+
+    def adjust(name: str, value: Any) -> None:  # the size slider follows the failure's meaning
+        if name == "failure":
+            _fit_slider(controls["size"], value, KINDS[value][1])
+
+    return Playground("Try it: the canary policy", controls, LABELS, compute, _draw,
+                      css="lifecycle-playground-canary", adjust=adjust, lesson="06", tracking=settings)
+
+
+def _fit_slider(slider: Any, failure: str, default: float | None) -> None:
+    label, low, high, step = SIZES[failure]
+    # One message to the browser: sent one by one, the page's slider re-clamps to each intermediate range
+    # and sends its own value back, which would overwrite the size chosen here.
+    with slider.hold_sync():
+        if low > slider.max:  # the new range lies above the old one: raise the top first
+            slider.max, slider.min = max(high, low), low
+        else:
+            slider.min, slider.max = low, max(high, low)
+        slider.step = step or 0.01
+        slider.value = default if default is not None else low
+        slider.description, slider.disabled = label, failure == "good"
