@@ -8,8 +8,6 @@ CI=true, where `.ci/run` installs it and it must run.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,20 +20,8 @@ from lifecycle.monitoring import CATEGORICAL_FEATURES, MONITORED_FEATURES, Monit
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "fraud · concept drift"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    message = "no Chromium: install Debian's package with 'apt-get install chromium' to run the browser test"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI=true: .ci/run must install it)")
-    pytest.skip(message)
 
 
 def _rows(rows: int, shift: float, seed: int) -> pd.DataFrame:
@@ -68,7 +54,7 @@ def test_the_ui_lists_the_project_with_its_snapshots(dashboard_url):
     assert sorted(s["timestamp"][:10] for s in snapshots) == ["2026-02-08", "2026-02-15", "2026-02-22"]
 
 
-def test_the_dashboard_opens_in_chromium_with_the_kits_panels(dashboard_url):
+def test_the_dashboard_opens_in_chromium_with_the_kits_panels(dashboard_url, chromium, chromium_args):
     from playwright.sync_api import expect, sync_playwright
 
     url, projects = dashboard_url
@@ -76,7 +62,7 @@ def test_the_dashboard_opens_in_chromium_with_the_kits_panels(dashboard_url):
     shots = ROOT / "build" / "browser"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=chromium_args)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         try:
             page.goto(url)

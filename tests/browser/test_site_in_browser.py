@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,20 +26,8 @@ from lifecycle.course.site_check import check_site
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "site"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    message = "no Chromium: install Debian's package with 'apt-get install chromium' to run the browser test"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI=true: .ci/run must install it)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +83,7 @@ def _local(url: str, site: Path) -> tuple[Path, str] | None:
     return Path(unquote(parts.path)), unquote(parts.fragment)
 
 
-def test_every_page_loads_shows_its_images_resolves_its_links_and_folds_its_answers(site):
+def test_every_page_loads_shows_its_images_resolves_its_links_and_folds_its_answers(site, chromium, chromium_args):
     from playwright.sync_api import expect, sync_playwright
 
     # 404.html is for web servers (its links start at the server's root); every other page is read from files.
@@ -106,7 +93,7 @@ def test_every_page_loads_shows_its_images_resolves_its_links_and_folds_its_answ
     ids: dict[Path, set[str]] = {}
     links: list[tuple[Path, str]] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=chromium_args)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         off_machine, failed, errors = [], [], []
         page.on("request", lambda r: off_machine.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
