@@ -264,7 +264,10 @@ class LatencyGate(_Gate):
 
     tolerance: float = 1.25
     alpha: float = 0.01
-    min_requests: int = 50
+    # Answers per arm before judging: a scheduler pause slows one server's next requests together, and
+    # the test takes requests as independent; 400 at 50% spread a judgement over several looks' time (a
+    # good canary was rolled back at ×10 on 195 answers while another process held the cores).
+    min_requests: int = 400
     name: str = "latency"
 
     def evaluate(self, steps: Sequence[StepEvidence], looks: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
