@@ -39,14 +39,7 @@ from lifecycle.training import train_fraud_model
 SEED = 42
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_per_fit():
-    """One OpenMP thread per fit: 2 shared cores, parallel test runs (see test_training.py)."""
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl limits only what is loaded)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_fit")
 
 
 def features_frame(rows: int = 2_000, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:

@@ -35,14 +35,7 @@ from lifecycle.features import split_by_time
 SEED = 42
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_per_fit():
-    """One OpenMP thread per fit: 2 shared cores, parallel test runs (see test_training.py)."""
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl limits only what is loaded)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_fit")
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +44,6 @@ def windows():
     train, test = split_by_time(january, 0.3)
     return SimpleNamespace(january=january, train=train, test=test)
 
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """An empty MLflow sqlite database, made once: creating its tables takes seconds, copying it none."""
-    from lifecycle.tracking.runs import mlflow_client
-
-    path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    mlflow_client(load_settings(mlflow_tracking_uri=f"sqlite:///{path}")).search_experiments()
-    return path
 
 
 @pytest.fixture

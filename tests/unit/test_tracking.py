@@ -54,13 +54,6 @@ def poor(windows):
     return train_fraud_model(windows["train"], windows["test"], "random_forest", seed=7, n_estimators=1, max_depth=1)
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """An empty MLflow sqlite database, made once: creating its tables takes seconds, copying it none."""
-    path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    mlflow_client(load_settings(mlflow_tracking_uri=f"sqlite:///{path}")).search_experiments()
-    return path
-
 
 @pytest.fixture
 def settings(isolated_workspace, empty_store):

@@ -33,16 +33,7 @@ from lifecycle.training import (
     train_fraud_model,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_per_fit():
-    """HistGradientBoosting uses every core through OpenMP; with 2 cores shared by parallel test
-    runs that oversubscribes the CPU and a 0.3 s fit takes 5 s. One thread each keeps it steady."""
-    import sklearn.ensemble  # noqa: F401  (loads OpenMP first: threadpoolctl limits only what is loaded)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_fit")
 
 
 @pytest.fixture(scope="module")
