@@ -386,9 +386,14 @@ def test_good_canary_is_promoted_and_bad_canary_rolled_back_in_shadow_before_any
 
     settings, versions, servers = deployment["settings"], deployment["versions"], deployment["servers"]
     bodies, labels = deployment["bodies"], deployment["labels"]
+    # The kit's gates, latency within ×1.5: the good model is another month's, with trees of its own (×1.14
+    # the champion's latency at 50% in one CI run, near the default ×1.25), on two cores the whole suite
+    # shares. This test is about the rollout; the latency gate's verdicts are tested above.
+    gates = [LatencyGate(alpha=gate.alpha, tolerance=1.5) if isinstance(gate, LatencyGate) else gate
+             for gate in default_gates()]
     router = CanaryRouter(servers["champion"].url, servers["good"].url)
     with serve_router(router) as served:
-        good = CanaryRollout(served, PLAN, promote=lambda: promote(versions["good"], settings=settings))
+        good = CanaryRollout(served, PLAN, gates, promote=lambda: promote(versions["good"], settings=settings))
         good.run(bodies[:7_000], labels)
     assert good.promoted_ and good.rolled_back_at_ is None, good.report()
     assert [step.name for step in good.steps_] == ["shadow", "10%", "50%"] and router.weight_ == 100
