@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
+
+from lifecycle._aio import run_in_fresh_loop
 
 ANSWER_COLUMNS = ["transaction_id", "user_id", "status", "served_by", "model_version", "fraud_probability",
                   "is_fraud", "latency_ms", "error"]
@@ -64,7 +65,7 @@ def send_requests(url: str, bodies: list[dict[str, Any]], concurrency: int = 16,
 
             await asyncio.gather(*(worker() for _ in range(min(concurrency, len(payloads)) or 1)))
 
-    _run_in_own_loop(main)
+    run_in_fresh_loop(main, "canary-traffic")
     return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
 
 
@@ -89,21 +90,3 @@ async def _post(session: Any, url: str, payload: bytes, body: dict[str, Any]) ->
     elif row["status"]:
         row["error"] = content[:200].decode(errors="replace")
     return row
-
-
-def _run_in_own_loop(main: Any) -> None:
-    """Run a coroutine function on a new event loop in its own thread (works inside Jupyter, whose
-    kernel already runs a loop in the main thread)."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as err:  # re-raised in the caller's thread below
-            failure.append(err)
-
-    thread = threading.Thread(target=target, name="canary-traffic")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifecycle._aio import run_in_fresh_loop
+
 
 @dataclass
 class CrashTest:
@@ -128,7 +130,7 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
 
             await asyncio.gather(killer(), *(worker() for _ in range(concurrency)))
 
-    _run_in_thread(main)
+    run_in_fresh_loop(main, "crash-test-load")
     return statuses
 
 
@@ -156,22 +158,5 @@ def send_tracked(url: str, bodies: list[dict[str, Any]], concurrency: int = 8) -
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 
-    _run_in_thread(main)
+    run_in_fresh_loop(main, "crash-test-load")
     return answers
-
-
-def _run_in_thread(main: Any) -> None:
-    """Run a coroutine function on a new event loop in its own thread (a notebook's kernel runs a loop)."""
-    outcome: dict[str, BaseException] = {}
-
-    def target() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as err:  # re-raised in the caller's thread below
-            outcome["error"] = err
-
-    thread = threading.Thread(target=target, name="crash-test-load")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]

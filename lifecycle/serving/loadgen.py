@@ -21,7 +21,6 @@ Taught in notebooks/05_serving.ipynb.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from lifecycle._aio import run_in_fresh_loop
 from lifecycle._proc import check_loopback
 from lifecycle.errors import ConfigError
 
@@ -117,7 +117,7 @@ def run_http_load(url: str, bodies: list[bytes], concurrency: int = 16, seconds:
                                 max_requests, warmup_requests, label, f"aiohttp {aiohttp.__version__}",
                                 rows_per_request, ok=lambda status: status == "200", rate=rate)
 
-    return _run_in_fresh_loop(main)
+    return run_in_fresh_loop(main, "load-generator")
 
 
 def run_grpc_load(address: str, messages: list[Any], method: str = "Predict", concurrency: int = 16,
@@ -148,7 +148,7 @@ def run_grpc_load(address: str, messages: list[Any], method: str = "Predict", co
                                 f"grpcio {grpc.__version__} (grpc.aio)", rows_per_request, ok=lambda s: s == "OK",
                                 rate=rate)
 
-    return _run_in_fresh_loop(main)
+    return run_in_fresh_loop(main, "load-generator")
 
 
 async def _drive(send: Any, concurrency: int, seconds: float, max_requests: int | None, warmup: int,
@@ -194,22 +194,3 @@ async def _drive(send: Any, concurrency: int, seconds: float, max_requests: int 
                       seconds=elapsed, rows_per_request=rows_per_request, warmup_requests=warmup,
                       latencies_ms=latencies, status_counts=dict(statuses), offered_rps=rate,
                       max_in_flight=in_flight[1])
-
-
-def _run_in_fresh_loop(main: Any) -> LoadResult:
-    """Run a coroutine function on a new event loop in its own thread (works inside Jupyter too,
-    whose kernel already runs a loop)."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = asyncio.run(main())
-        except BaseException as err:  # re-raised in the caller's thread below
-            outcome["error"] = err
-
-    thread = threading.Thread(target=target, name="load-generator")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
