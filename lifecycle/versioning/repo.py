@@ -1,4 +1,4 @@
-"""Data versioning with DVC and git, in a sandbox repository under the workspace.
+"""The sandbox repository and the git and DVC commands a learner types in it.
 
 Every helper runs the real ``git`` or ``dvc`` command, prints it as a shell line
 (``$ dvc add data/transactions.csv``) with its output, and keeps it in the repository's
@@ -8,18 +8,7 @@ Every helper runs the real ``git`` or ``dvc`` command, prints it as a shell line
 The sandbox is a git repository of its own (``git init`` inside it, and git is never allowed to
 look above it), so nothing here touches the kit's own history.
 
-Lineage: :func:`~lifecycle._lineage.data_lineage` says which version of the data a file is (its git tag and
-commit, the md5 of its ``.dvc`` pointer and of its bytes); :func:`read_data_version` gives lessons 03–07 their
-history from lesson 01's versioned data when it is there, generated from the seed (saying so) when not,
-with that lineage, which :func:`lifecycle.tracking.log_fraud_model` records on the training run.
-
-An ``s3://`` remote may live in an S3-compatible store rather than AWS: its endpoint
-(``settings.dvc_remote_endpoint``) goes into the sandbox's DVC config, so every clone finds the store;
-credentials stay in the environment (``AWS_ACCESS_KEY_ID``…). Before ``dvc push`` and ``dvc pull`` such
-a remote is checked, so that a store that is down or refuses the keys gives one clear error.
-
-Taught in notebooks/01_data_versioning.ipynb; :func:`ensure_sandbox` gives later lessons
-(notebooks/04_orchestration.ipynb) the sandbox as lesson 01 leaves it.
+Taught in notebooks/01_data_versioning.ipynb.
 """
 
 from __future__ import annotations
@@ -31,29 +20,29 @@ import shlex
 import shutil
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lifecycle._lineage import DataLineage, data_lineage
 from lifecycle._shell import CommandRun, find_command, run_command
-from lifecycle.config import Settings
-from lifecycle.data import generate_transactions, read_transactions, write_transactions
+from lifecycle.data import write_transactions
 from lifecycle.errors import ConfigError
-from lifecycle.services.objectstore import check_bucket
+from lifecycle.versioning.remote import (
+    ENDPOINT_ENV,
+    REMOTE_NAME,
+    check_remote,
+    relative_to,
+    remote_endpoint,
+    resolve_remote_url,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DATA_FILE = "data/transactions.csv"
-REMOTE_NAME = "storage"
 SANDBOX_NAME = "data-repo"
-# Tag → first day of the 30 days of transactions it holds (the same customers, a month apart).
-DATA_VERSIONS = {"data-v1": "2026-01-01", "data-v2": "2026-02-01"}
 # Local to the sandbox: a learner's global git settings (signing, identity) must not matter.
 GIT_CONFIG = {"user.name": "ML Lifecycle Lab", "user.email": "lab@lifecycle.invalid",
               "commit.gpgsign": "false", "tag.gpgsign": "false"}
-ENDPOINT_ENV = "LIFECYCLE_DVC_REMOTE_ENDPOINT"  # settings.dvc_remote_endpoint, from the environment
 MARKER = "lifecycle-sandbox"  # written inside .git/ by init_sandbox: only such folders are ever deleted
 
 
@@ -119,37 +108,6 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_remote_url(url: str) -> str:
-    """A remote as DVC should store it: URLs (``s3://…``) unchanged, local folders made absolute.
-
-    Raises:
-        ConfigError: an empty URL.
-    """
-    url = str(url).strip()
-    if not url:
-        raise ConfigError("the DVC remote URL is empty; pass a folder or a URL such as s3://bucket/fraud, "
-                          "or leave it to settings.dvc_remote_url")
-    return url if "://" in url else str(Path(url).expanduser().resolve())
-
-
-def remote_endpoint(remote_url: str, endpoint: str | None = None) -> str:
-    """The S3 endpoint for ``remote_url``: ``endpoint``, or for an ``s3://`` remote ``settings.dvc_remote_endpoint``
-    when ``endpoint`` is None; empty for AWS itself and for other remotes.
-
-    Raises:
-        ConfigError: an endpoint given for a remote that is not ``s3://``.
-    """
-    is_s3 = str(remote_url).startswith("s3://")
-    if endpoint is None:
-        from lifecycle.config import load_settings
-
-        endpoint = load_settings().dvc_remote_endpoint if is_s3 else ""
-    if endpoint and not is_s3:
-        raise ConfigError(f"an S3 endpoint ({endpoint}) was given for the remote {remote_url!r}, which is not an "
-                          "s3:// URL; use an s3://bucket/prefix remote, or unset LIFECYCLE_DVC_REMOTE_ENDPOINT")
-    return endpoint.rstrip("/")
-
-
 def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint: str | None = None) -> DataRepo:
     """Start a fresh git + DVC repository at ``path`` whose default DVC remote is ``remote_url``.
 
@@ -184,7 +142,7 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint:
         repo.git("config", key, value)
     repo.dvc("init", "--quiet")  # without --quiet: a "What's next? … Star us on GitHub" banner
     repo.dvc("config", "core.analytics", "false")
-    repo.dvc("remote", "add", "--default", REMOTE_NAME, _relative_to(remote_url, path))
+    repo.dvc("remote", "add", "--default", REMOTE_NAME, relative_to(remote_url, path))
     if endpoint:
         # Shown as a learner would type it after `source workspace/services.env` (the port changes at every start).
         from_env = endpoint == os.environ.get(ENDPOINT_ENV, "").rstrip("/")
@@ -194,16 +152,6 @@ def init_sandbox(path: str | Path, remote_url: str, echo: bool = True, endpoint:
     repo.git("commit", "--quiet", "-m", "Initialize DVC with a default remote")
     return repo
 
-
-def _relative_to(remote_url: str, path: Path) -> str:
-    """A local remote as a path relative to the sandbox, which DVC stores relative to ``.dvc/config``: the
-    sandbox and a clone beside it find the same folder, and no command shows an absolute path. URLs unchanged."""
-    if "://" in remote_url:
-        return remote_url
-    try:
-        return os.path.relpath(remote_url, path)
-    except ValueError:  # another drive (Windows): only an absolute path reaches it
-        return remote_url
 
 
 def _remove_old_sandbox(path: Path) -> None:
@@ -241,24 +189,10 @@ def push_data(repo: DataRepo) -> CommandRun:
         CommandError: ``dvc push`` failed, or an ``s3://`` remote's store does not answer.
         ConfigError: an ``s3://`` remote's store refuses the credentials or has no such bucket.
     """
-    check_remote(repo)
+    check_remote(repo.path)
     return repo.dvc("push", hint=f"check that the remote {repo.remote_url} exists and is writable "
                                  "(for s3:// install 'dvc[s3]' and set your AWS credentials)")
 
-
-def remote_config(repo: DataRepo) -> dict[str, str]:
-    """The default remote's section of the sandbox's DVC config (``url``, ``endpointurl``…)."""
-    from configobj import ConfigObj  # DVC's own config parser, installed with dvc
-
-    return dict(ConfigObj(str(repo.path / ".dvc" / "config")).get(f'remote "{REMOTE_NAME}"', {}))
-
-
-def check_remote(repo: DataRepo) -> None:
-    """For an ``s3://`` remote, check that its bucket answers with this environment's credentials (other
-    remotes: nothing to check); see :func:`lifecycle.services.objectstore.check_bucket`."""
-    remote = remote_config(repo)
-    if remote.get("url", "").startswith("s3://"):
-        check_bucket(remote["url"], remote.get("endpointurl", ""))
 
 
 def version_data(repo: DataRepo, frame: pd.DataFrame, tag: str, message: str) -> str:
@@ -306,7 +240,7 @@ def pull_data(repo: DataRepo) -> str:
     Raises:
         CommandError, ConfigError: as :func:`push_data`.
     """
-    check_remote(repo)
+    check_remote(repo.path)
     repo.dvc("pull", hint=f"check that the remote {repo.remote_url} is reachable and holds the data "
                           "(did 'dvc push' run?)")
     return file_md5(repo.data_file)
@@ -329,109 +263,3 @@ def clone_sandbox(repo: DataRepo, name: str = f"{SANDBOX_NAME}-clone") -> DataRe
     clone.note(cloned)
     pull_data(clone)
     return clone
-
-
-def version_frame(tag: str, rows: int, seed: int) -> pd.DataFrame:
-    """The transactions of data version ``tag``: 30 days from ``DATA_VERSIONS[tag]``.
-
-    Raises:
-        ConfigError: an unknown tag.
-    """
-    if tag not in DATA_VERSIONS:
-        raise ConfigError(f"unknown data version {tag!r}; the versions are {sorted(DATA_VERSIONS)}")
-    return generate_transactions(rows=rows, seed=seed, start=DATA_VERSIONS[tag])
-
-
-def ensure_sandbox(settings: Settings, rows: int = 20_000, seed: int | None = None,
-                   remote_url: str = "", echo: bool = False) -> DataRepo:
-    """The data sandbox as notebook 01 leaves it: reused if it is there, else built.
-
-    Reused when it was made by :func:`init_sandbox`, its default remote is ``remote_url`` and its
-    ``data-v1``/``data-v2`` tags hold exactly the data of ``rows`` and ``seed``; otherwise rebuilt
-    fresh: both versions committed, tagged and pushed, ``data-v2`` (HEAD) in the working copy.
-
-    Args:
-        settings: the sandbox is ``settings.workspace / 'data-repo'``.
-        rows: transactions per version.
-        seed: the data seed (default ``settings.seed``).
-        remote_url: the DVC remote (default ``settings.dvc_remote_url``).
-        echo: print the commands that run.
-
-    Raises:
-        ConfigError: the sandbox folder holds files this module did not create.
-        CommandError: git or dvc failed.
-    """
-    seed = settings.seed if seed is None else seed
-    remote_url = resolve_remote_url(remote_url or settings.dvc_remote_url)
-    endpoint = remote_endpoint(remote_url, settings.dvc_remote_endpoint if remote_url.startswith("s3://") else "")
-    path = settings.ensure_dirs().workspace / SANDBOX_NAME
-    frames = {tag: version_frame(tag, rows, seed) for tag in DATA_VERSIONS}
-    if _sandbox_matches(path, remote_url, endpoint, frames):
-        return DataRepo(path, remote_url, echo)
-    repo = init_sandbox(path, remote_url, echo, endpoint)
-    for tag, frame in frames.items():
-        version_data(repo, frame, tag, f"Data {tag}: transactions from {DATA_VERSIONS[tag]}")
-    return repo
-
-
-def _sandbox_matches(path: Path, remote_url: str, endpoint: str, frames: dict[str, pd.DataFrame]) -> bool:
-    if not (path / ".git" / MARKER).is_file():
-        return False
-    if remote_config(DataRepo(path, remote_url, echo=False)).get("endpointurl", "") != endpoint:
-        return False
-    for tag, frame in frames.items():
-        lineage = data_lineage(path, DATA_FILE, rev=tag)  # None for a missing tag: an interrupted run
-        if lineage is None or lineage.remote != remote_url or lineage.data_md5 != hashlib.md5(_csv(frame)).hexdigest():
-            return False
-    return True
-
-
-def _csv(frame: pd.DataFrame) -> bytes:
-    """The bytes :func:`~lifecycle.data.write_transactions` writes for ``frame`` (what DVC hashes)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        return write_transactions(frame, Path(scratch) / "transactions.csv").read_bytes()
-
-
-def read_data_version(settings: Settings, tag: str = "data-v1", rows: int = 20_000, seed: int | None = None,
-                      echo: bool = True) -> tuple[pd.DataFrame, DataLineage]:
-    """Data version ``tag`` of lesson 01: read from its DVC repository (as it is at ``tag``, through
-    ``dvc.api``: cache or remote) when that holds exactly the bytes :func:`version_frame` makes of ``rows``
-    and ``seed``; else generated from the seed (lesson 01 has not run, or ran with other parameters).
-
-    Args:
-        settings: whose workspace holds the sandbox.
-        tag: a data version of :data:`DATA_VERSIONS`.
-        rows: transactions in the version.
-        seed: the data seed (default ``settings.seed``).
-        echo: print one line saying where the data came from.
-
-    Returns:
-        ``(transactions, lineage)``: the same table either way, with the dtypes of
-        :func:`~lifecycle.data.generate_transactions`; give the lineage to :func:`lifecycle.tracking.log_fraud_model`.
-
-    Raises:
-        ConfigError: an unknown tag.
-
-    Used by notebooks 03, 05, 06 and 07 (taught in notebooks/01_data_versioning.ipynb).
-    """
-    seed = settings.seed if seed is None else seed
-    expected = version_frame(tag, rows, seed)
-    made = _csv(expected)
-    repo = settings.workspace / SANDBOX_NAME
-    lineage = data_lineage(repo, DATA_FILE, rev=tag) if (repo / ".git" / MARKER).is_file() else None
-    if lineage is not None and lineage.data_md5 == hashlib.md5(made).hexdigest():
-        import dvc.api
-
-        data, note = dvc.api.read(DATA_FILE, repo=str(repo), rev=tag, mode="rb"), f"read {lineage}"
-    else:
-        why = ("lesson 01's data repository is not in the workspace" if lineage is None
-               else f"lesson 01's {tag} holds other data than rows={rows}, seed={seed}")
-        data, lineage = made, DataLineage("generated", hashlib.md5(made).hexdigest(),
-                                          generator=f"version_frame({tag!r}, rows={rows}, seed={seed})")
-        note = f"generated {tag} from the seed: {why}; run notebooks/01_data_versioning.ipynb to read it from DVC"
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / "transactions.csv").write_bytes(data)
-        frame = read_transactions(Path(scratch) / "transactions.csv")
-    if echo:
-        print(note)
-    return frame.astype({"timestamp": expected["timestamp"].dtype}), lineage
