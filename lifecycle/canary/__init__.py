@@ -7,8 +7,9 @@ finally 100%. At every look, gates test the canary against stable on the same ti
 say advance, hold (not enough evidence yet) or roll back; a rollback sends everyone to stable at once.
 
 Modules: :mod:`~lifecycle.canary.router` (the ASGI router: sticky split by user, shadow mirroring,
-fallback to stable, automatic rollback when the canary dies), :mod:`~lifecycle.canary.evidence`
-(each step's evidence, counted per user), :mod:`~lifecycle.canary.stats` and
+fallback to stable, automatic rollback when the canary dies), :mod:`~lifecycle.canary.serve` (the
+router served in a thread on 127.0.0.1), :mod:`~lifecycle.canary.evidence` (the router's record of
+each call, and each step's evidence counted per user), :mod:`~lifecycle.canary.stats` and
 :mod:`~lifecycle.canary.gates` (the tests and their verdicts), :mod:`~lifecycle.canary.rollout`
 (the plan, looks, bounded holds, promotion), :mod:`~lifecycle.canary.simulate` (the policy's error
 rates, measured on simulated rollouts), :mod:`~lifecycle.canary.plots`,
@@ -24,8 +25,8 @@ from lifecycle._lazy import lazy_exports
 # name → module that defines it; imported on first use so `import lifecycle.canary` stays light.
 _EXPORTS = {
     "CanaryRouter": "lifecycle.canary.router",
-    "RouterServer": "lifecycle.canary.router",
-    "serve_router": "lifecycle.canary.router",
+    "RouterServer": "lifecycle.canary.serve",
+    "serve_router": "lifecycle.canary.serve",
     "user_bucket": "lifecycle.canary.router",
     "routes_to_canary": "lifecycle.canary.router",
     "StepEvidence": "lifecycle.canary.evidence",

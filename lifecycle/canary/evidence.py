@@ -1,9 +1,11 @@
 """The evidence of one rollout step, counted per user, in the form every gate reads.
 
-A step's evidence is a :class:`StepEvidence`: for each arm (canary, stable), the users it served
-and, of them, those with a failed request and those with a flagged transaction; the flagged users
-whose labels have come back, and how many of those were confirmed fraud; a histogram of each user's
-mean fraud score; a histogram of every request's latency.
+The router keeps its raw record of a step: an :class:`Answer` per call to each model server, in the
+:class:`StepWindow` of the weight in force. A step's evidence, summarised from it, is a
+:class:`StepEvidence`: for each arm (canary, stable), the users it served and, of them, those with a
+failed request and those with a flagged transaction; the flagged users whose labels have come back,
+and how many of those were confirmed fraud; a histogram of each user's mean fraud score; a histogram
+of every request's latency.
 
 **Why per user.** The router's split is sticky per user, and fraud comes in bursts on one card:
 five flagged transactions of one compromised card are one piece of evidence about the model, not
@@ -20,16 +22,58 @@ Taught in notebooks/06_canary_release.ipynb.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lifecycle.canary.stats import LATENCY_BINS, SCORE_BINS, histogram
 
+STABLE, CANARY = "stable", "canary"
 CANARY_ARM, STABLE_ARM = 0, 1
 SHADOW = "shadow"
+
+
+@dataclass
+class Answer:
+    """One call from the router to one model server."""
+
+    transaction_id: str | None
+    user_id: str | None
+    status: int  # the HTTP status; 0 when the server gave no answer (refused, reset, timed out)
+    latency_ms: float
+    fraud_probability: float | None = None
+    is_fraud: bool | None = None
+    model_version: str | None = None
+    fallback: bool = False  # a stable answer to a request the canary failed
+    error: str | None = None
+    mirror: bool = False  # a shadow call: the canary's answer, recorded and not returned
+    retry_after: str | None = None  # an overloaded server's Retry-After, passed on to the client
+
+
+@dataclass
+class StepWindow:
+    """What the router did while one weight was in force: every call to each arm."""
+
+    weight: int
+    shadow: bool = False
+    started: float = field(default_factory=time.monotonic)
+    requests: int = 0  # client requests routed in this window
+    in_flight: int = 0  # requests being answered, and shadow calls not finished
+    answers: dict[str, list[Answer]] = field(default_factory=lambda: {STABLE: [], CANARY: []})
+
+    def routed(self, arm: str) -> int:
+        """Client requests first routed to ``arm`` (each canary-routed request has one canary answer)."""
+        return len(self.answers[arm]) - (sum(a.fallback for a in self.answers[arm]) if arm == STABLE else 0)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no request routed in this window is still being answered (shadow calls included)."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+
 
 
 @dataclass
@@ -94,7 +138,7 @@ def summarise_answers(canary: Iterable[Any], stable: Iterable[Any], weight: int,
     """Count one real step's evidence per user from the router's records of each arm.
 
     Args:
-        canary: the canary's :class:`~lifecycle.canary.router.Answer` records (in shadow, the mirrored calls).
+        canary: the canary's :class:`Answer` records (in shadow, the mirrored calls).
         stable: stable's records; its fallback answers (to requests the canary failed) are the canary
             arm's users and are left out.
         weight: the step's canary weight in percent.

@@ -29,9 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle.canary.evidence import CANARY_ARM, SHADOW, STABLE_ARM, StepEvidence, summarise_answers
+from lifecycle.canary.evidence import CANARY, CANARY_ARM, SHADOW, STABLE, STABLE_ARM, StepEvidence, summarise_answers
 from lifecycle.canary.gates import VERDICTS, GateResult, LatencyGate, combine_verdicts, default_gates
-from lifecycle.canary.router import CANARY, STABLE, RouterServer
+from lifecycle.canary.serve import RouterServer
 from lifecycle.errors import ConfigError
 
 
@@ -158,7 +158,7 @@ class CanaryRollout:
     """Run a :class:`RolloutPlan` through a served :class:`~lifecycle.canary.router.CanaryRouter`.
 
     Args:
-        router_server: the router, served (see :func:`~lifecycle.canary.router.serve_router`).
+        router_server: the router, served (see :func:`~lifecycle.canary.serve.serve_router`).
         plan: the steps and their traffic (default :class:`RolloutPlan`).
         gates: the gates every look asks (default :func:`~lifecycle.canary.gates.default_gates`).
         promote: called once when the last judged step advances, e.g. to move the ``champion`` alias;

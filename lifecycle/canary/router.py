@@ -30,12 +30,11 @@ import json
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-from lifecycle.errors import CommandError, ConfigError
+from lifecycle.canary.evidence import CANARY, STABLE, Answer, StepWindow
+from lifecycle.errors import ConfigError
 
-STABLE, CANARY = "stable", "canary"
 BUCKETS = 100
 
 
@@ -51,45 +50,6 @@ def user_bucket(user_id: str) -> int:
 def routes_to_canary(user_id: str, weight: int) -> bool:
     """Whether ``user_id`` is served by the canary when the canary's weight is ``weight`` percent."""
     return user_bucket(user_id) < weight
-
-
-@dataclass
-class Answer:
-    """One call from the router to one model server."""
-
-    transaction_id: str | None
-    user_id: str | None
-    status: int  # the HTTP status; 0 when the server gave no answer (refused, reset, timed out)
-    latency_ms: float
-    fraud_probability: float | None = None
-    is_fraud: bool | None = None
-    model_version: str | None = None
-    fallback: bool = False  # a stable answer to a request the canary failed
-    error: str | None = None
-    mirror: bool = False  # a shadow call: the canary's answer, recorded and not returned
-    retry_after: str | None = None  # an overloaded server's Retry-After, passed on to the client
-
-
-@dataclass
-class StepWindow:
-    """What the router did while one weight was in force: every call to each arm."""
-
-    weight: int
-    shadow: bool = False
-    started: float = field(default_factory=time.monotonic)
-    requests: int = 0  # client requests routed in this window
-    in_flight: int = 0  # requests being answered, and shadow calls not finished
-    answers: dict[str, list[Answer]] = field(default_factory=lambda: {STABLE: [], CANARY: []})
-
-    def routed(self, arm: str) -> int:
-        """Client requests first routed to ``arm`` (each canary-routed request has one canary answer)."""
-        return len(self.answers[arm]) - (sum(a.fallback for a in self.answers[arm]) if arm == STABLE else 0)
-
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until no request routed in this window is still being answered (shadow calls included)."""
-        deadline = time.monotonic() + timeout
-        while self.in_flight and time.monotonic() < deadline:
-            time.sleep(0.005)
 
 
 class CanaryRouter:
@@ -110,7 +70,7 @@ class CanaryRouter:
         rollback_reason_: why the router rolled back by itself, or None.
         events_: every weight change: ``{"seconds", "weight", "reason"}``.
 
-    The router is an ASGI app: serve it with :func:`serve_router`, or any ASGI server that runs its
+    The router is an ASGI app: serve it with :func:`~lifecycle.canary.serve.serve_router`, or any ASGI server that runs its
     lifespan (the pool of connections to the model servers opens there). It keeps every call of
     every window in memory, for the gates to read: right for a lesson's thousands of requests, not
     for a router that runs for days (that one would aggregate per window).
@@ -317,77 +277,3 @@ def _user_id(body: bytes) -> str | None:
         return None
     value = parsed.get("user_id") if isinstance(parsed, dict) else None
     return str(value) if value is not None else None
-
-
-@dataclass
-class RouterServer:
-    """A :class:`CanaryRouter` served by uvicorn on 127.0.0.1, in a thread of this process."""
-
-    router: CanaryRouter
-    host: str
-    port: int
-    server: Any
-    thread: threading.Thread
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (requests in flight finish first)."""
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-    def __enter__(self) -> RouterServer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-def serve_router(router: CanaryRouter, host: str = "127.0.0.1", port: int | None = None,
-                 timeout: float = 10.0) -> RouterServer:
-    """Serve ``router`` with uvicorn in a background thread; returns once it accepts requests.
-
-    A thread (not a process) keeps the router's state in this Python process, so a notebook can
-    read its windows and change its weight directly.
-
-    Args:
-        router: the router to serve.
-        host: a loopback address.
-        port: the port (default: a free one).
-        timeout: seconds to wait for uvicorn to start.
-
-    Returns:
-        The :class:`RouterServer`; ``stop()`` it when done.
-
-    Raises:
-        ConfigError: a host that is not this machine.
-        CommandError: uvicorn did not start within ``timeout``.
-    """
-    import uvicorn
-
-    from lifecycle._proc import ReservedPort, check_loopback
-
-    check_loopback(host)
-    # A port of our own, bound before uvicorn starts and handed to it: no other server can take it meanwhile.
-    reserved = ReservedPort(host) if port is None else None
-    port = reserved.port if reserved is not None else port
-    config = uvicorn.Config(router, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    sockets = [reserved.socket()] if reserved is not None else None
-    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name=f"canary-router-{port}",
-                              daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise CommandError(f"the canary router did not start on {host}:{port} within {timeout:.0f} s; "
-                               "is the port taken? pass another port, or none for a free one")
-        time.sleep(0.01)
-    return RouterServer(router, host, port, server, thread)
