@@ -10,9 +10,10 @@ Modules: :mod:`~lifecycle.canary.router` (the ASGI router: sticky split by user,
 fallback to stable, automatic rollback when the canary dies), :mod:`~lifecycle.canary.serve` (the
 router served in a thread on 127.0.0.1), :mod:`~lifecycle.canary.evidence` (the router's record of
 each call, and each step's evidence counted per user), :mod:`~lifecycle.canary.stats` and
-:mod:`~lifecycle.canary.gates` (the tests and their verdicts), :mod:`~lifecycle.canary.rollout`
-(the plan, looks, bounded holds, promotion), :mod:`~lifecycle.canary.simulate` (the policy's error
-rates, measured on simulated rollouts), :mod:`~lifecycle.canary.plots`,
+:mod:`~lifecycle.canary.gates` (the tests and their verdicts), :mod:`~lifecycle.canary.plan` (the
+steps and their traffic) and :mod:`~lifecycle.canary.rollout` (looks, bounded holds, promotion),
+:mod:`~lifecycle.canary.simulate` (the policy's error rates, measured on simulated rollouts),
+:mod:`~lifecycle.canary.plots`,
 :mod:`~lifecycle.canary.traffic` (client traffic that keeps every answer).
 
 Taught in notebooks/06_canary_release.ipynb.
@@ -40,7 +41,7 @@ _EXPORTS = {
     "PrecisionGate": "lifecycle.canary.gates",
     "default_gates": "lifecycle.canary.gates",
     "combine_verdicts": "lifecycle.canary.gates",
-    "RolloutPlan": "lifecycle.canary.rollout",
+    "RolloutPlan": "lifecycle.canary.plan",
     "CanaryRollout": "lifecycle.canary.rollout",
     "StepResult": "lifecycle.canary.rollout",
     "Look": "lifecycle.canary.rollout",

@@ -20,6 +20,9 @@ whole rollout, not per look:
 :func:`default_gates` splits the rollout's false-rollback budget (default 5%) equally over its five
 gates. Thresholds are each gate's parameters, so ``print(gate)`` shows what it demands.
 
+One module over 300 lines on purpose: the five gates are one policy, sharing one error budget, one
+verdict code and one way of describing themselves, and a reader checks the budget's arithmetic in one place.
+
 Taught in notebooks/06_canary_release.ipynb.
 """
 
@@ -258,7 +261,7 @@ class LatencyGate(_Gate):
     in shadow both get every request, but the client waits for stable's answer only, so the canary's
     copy runs behind the next requests' work (two servers of one model measured ×1.1–1.5 apart there
     on one machine). So before the 50% step the gate does not judge (and does not block); a plan must
-    have one (see :class:`~lifecycle.canary.rollout.RolloutPlan`). A median-type shift is robust to
+    have one (see :class:`~lifecycle.canary.plan.RolloutPlan`). A median-type shift is robust to
     the odd scheduler hiccup that makes a p99 of a few dozen answers meaningless.
     """
 

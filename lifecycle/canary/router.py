@@ -70,9 +70,9 @@ class CanaryRouter:
         rollback_reason_: why the router rolled back by itself, or None.
         events_: every weight change: ``{"seconds", "weight", "reason"}``.
 
-    The router is an ASGI app: serve it with :func:`~lifecycle.canary.serve.serve_router`, or any ASGI server that runs its
-    lifespan (the pool of connections to the model servers opens there). It keeps every call of
-    every window in memory, for the gates to read: right for a lesson's thousands of requests, not
+    The router is an ASGI app: serve it with :func:`~lifecycle.canary.serve.serve_router`, or any ASGI
+    server that runs its lifespan (the pool of connections to the model servers opens there). It keeps
+    every call of every window in memory, for the gates to read: right for a lesson's thousands of requests, not
     for a router that runs for days (that one would aggregate per window).
     """
 
