@@ -19,6 +19,8 @@ Prefect, JupyterLab in the browser test), and loopback-only targets.
   the whole group, read from ``/proc`` (Linux), the watchdog left out.
 
 Taught in notebooks/05_serving.ipynb (servers as processes; what a crash leaves behind).
+One module over 300 lines on purpose: a process's group, its watchdog, its port and its /proc readings
+are one lifecycle (start, ready, stop, kill, clean-up), and every server the kit starts shares it.
 """
 
 from __future__ import annotations

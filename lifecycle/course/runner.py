@@ -4,6 +4,7 @@ A notebook reports its key results with :func:`record`; the runner gathers them 
 into ``build/summary.json`` beside the executed notebooks (``build/notebooks/``).
 
 Taught in notebooks/00_start_here.ipynb.
+One module a little over 300 lines: ``lifecycle run`` from its parameters to its summary, read top to bottom.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
+from lifecycle._pr_auc import _pr_auc_of_draws, _threshold_cuts
 from lifecycle.course.experiments import (
     ablate_feature_groups,
     compare_features_and_models,
@@ -23,8 +24,6 @@ from lifecycle.errors import ConfigError
 from lifecycle.features import FEATURE_COLUMNS, FEATURE_GROUPS, build_features, split_by_time
 from lifecycle.training import (
     TUTORIAL_GBC,
-    _pr_auc_of_draws,
-    _threshold_cuts,
     choose_threshold,
     evaluate,
     make_model,
