@@ -1,11 +1,14 @@
-"""Production is configuration: lessons 01, 03 and 04 against the team's backends on this machine.
+"""Production is configuration: lessons 01 and 04 against the team's backends on this machine.
 
 One ``lifecycle services up`` for the module (S3 store, MLflow server, Prefect server and worker), one
-``lifecycle run --only 01,03,04 --backends services`` on it, compared with the embedded defaults' smoke
-run (the shared ``smoke_course``), timings aside. Then what the backends hold: the DVC objects in the
-bucket (a fresh clone of the sandbox pulls v1 byte-identical from it), the champion's files, the
-deployment's completed run. Last, a backend that is down stops the run with its URL and the fix, and
-``lifecycle services down`` leaves nothing running.
+``lifecycle run --only 01,04 --backends services`` on it, compared with the embedded defaults' smoke run
+(the shared ``smoke_course``), timings aside. Lesson 01 versions the data in the S3 store; lesson 04's
+pipeline reads it, tracks and registers its model on the MLflow server (artifacts in the store) and runs
+as a deployment on the Prefect worker: every backend is used (lesson 03 would add only more runs on the
+same server). Then what the backends hold: the DVC objects in the bucket (a fresh clone of the sandbox
+pulls v1 byte-identical from it), the registered model's files, the deployment's completed run. Last, a
+backend that is down stops the run with its URL and the fix, and ``lifecycle services down`` leaves
+nothing running.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ from lifecycle.services.stack import read_services_env, read_state
 from lifecycle.versioning import file_md5
 
 ROOT = Path(__file__).resolve().parents[2]
-LESSONS = ("01_data_versioning", "03_experiment_tracking", "04_orchestration")
+LESSONS = ("01_data_versioning", "04_orchestration")
 # The results of these lessons that time something on this machine (the VOLATILE ones of test_course_rerun).
-TIMINGS = {"gbc_fit_seconds", "hgb_fit_seconds", "gbc_vs_hgb_same_budget_speedup", "gbc_scaling_exponent",
-           "repro_first_seconds", "repro_cached_seconds"}
+TIMINGS = {"repro_first_seconds", "repro_cached_seconds"}
 # What a learner's shell might have exported: the run must take its backends from services.env alone.
 OUTSIDE = ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "LIFECYCLE_DVC_REMOTE", "LIFECYCLE_DVC_REMOTE_ENDPOINT",
            "LIFECYCLE_PREFECT_WORK_POOL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PREFECT_HOME")
@@ -60,9 +62,9 @@ def backends(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backed_run(backends):
-    """``lifecycle run --only 01,03,04 --backends services``, once: its summary."""
+    """``lifecycle run --only 01,04 --backends services``, once: its summary."""
     settings, env = backends
-    done = lifecycle(env, "run", "--only", "01,03,04", "--backends", "services", "--no-progress", timeout=1_500)
+    done = lifecycle(env, "run", "--only", "01,04", "--backends", "services", "--no-progress", timeout=1_500)
     assert done.returncode == 0, f"the course failed on the services:\n{done.stderr[-3000:]}"
     return json.loads((settings.build / "summary.json").read_text())
 
