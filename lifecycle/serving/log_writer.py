@@ -53,6 +53,7 @@ from typing import Any, TypeVar
 from lifecycle.errors import LifecycleError
 from lifecycle.serving import _log_store as store
 from lifecycle.serving._backpressure import Room
+from lifecycle.serving._log_codec import RecordEncoder, Segment, merge
 from lifecycle.serving.prediction_log import PredictionLog
 
 SYNC_ENV = "LIFECYCLE_PREDICTION_LOG_SYNC"
@@ -89,7 +90,8 @@ class _Group:
     loop: asyncio.AbstractEventLoop | None
     future: asyncio.Future | None = None
     done: threading.Event | None = None
-    rows: list[tuple] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)  # one a request (or a sink call)
+    rows: int = 0
     error: str | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -135,7 +137,7 @@ class PredictionLogWriter:
         self.log = PredictionLog(path, busy_timeout=0.1, synchronous=synchronous, max_bytes=max_bytes)
         self.capacity, self.max_wait, self.commit_timeout = capacity, max_wait, commit_timeout
         self.written = self.commits = self.failed = self.refused = 0
-        self._encode = store.RowEncoder(self.log.feature_columns)
+        self._encode = RecordEncoder(self.log.feature_columns)
         self._room = Room(capacity, max_wait)  # rows admitted and not yet committed (or failed)
         self._open: _Group | None = None  # the current turn's group, not handed over yet
         # A C-level queue: put() from the event loop costs a fraction of a microsecond and wakes the
@@ -205,21 +207,24 @@ class PredictionLogWriter:
         Raises:
             PredictionLogUnavailable: called outside an event loop, and the rows could not be written.
         """
-        rows = [self._encode(record) for record in records]
+        if not records:
+            return None
+        segment = self._encode(records)  # a request's rows, encoded in a few calls
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return self._write_now(rows)
+            return self._write_now(segment)
         group = self._open
         if group is None or group.loop is not loop:
             group = self._open = _Group(loop, loop.create_future())
             loop.call_soon(self._hand_over, group)  # after every request ready in this turn has scored
-        group.rows.extend(rows)
+        group.segments.append(segment)
+        group.rows += segment.rows
         queued = _QUEUED.get()
         if queued is None:  # not admitted by write_through: counted, so the bound still holds
-            self._room.add(len(rows))
+            self._room.add(segment.rows)
         else:
-            queued.append((group, len(rows)))
+            queued.append((group, segment.rows))
         return None
 
     def _hand_over(self, group: _Group) -> None:
@@ -228,8 +233,8 @@ class PredictionLogWriter:
         group.timer = group.loop.call_later(self.commit_timeout, _expire, group)
         self._enqueue(group)
 
-    def _write_now(self, rows: list[tuple]) -> None:
-        group = _Group(None, done=threading.Event(), rows=rows)
+    def _write_now(self, segment: Segment) -> None:
+        group = _Group(None, done=threading.Event(), segments=[segment], rows=segment.rows)
         self._enqueue(group)
         group.done.wait()
         if group.error is not None:
@@ -269,16 +274,18 @@ class PredictionLogWriter:
             stopping = None in groups
             groups = [group for group in groups if group is not None]
             if groups:
-                rows = groups[0].rows if len(groups) == 1 else [row for group in groups for row in group.rows]
-                self._settle(groups, self._write(rows))
+                segments = [segment for group in groups for segment in group.segments]
+                self._settle(groups, self._write(segments))
         self.log.close()  # this thread's connection
 
-    def _write(self, rows: list[tuple]) -> str | None:
-        """Commit ``rows`` (retrying while another process holds the lock); the reason it failed, or None."""
+    def _write(self, segments: list[Segment]) -> str | None:
+        """Commit ``segments`` as one (retrying while another process holds the lock); the reason it
+        failed, or None."""
+        rows = sum(segment.rows for segment in segments)
         while True:
             try:
-                if rows:
-                    self.written += self.log.insert_rows(rows)
+                if segments:
+                    self.written += self.log.insert_segments([merge(segments)])
                     self.commits += 1
                 else:
                     self._probe()
@@ -293,9 +300,9 @@ class PredictionLogWriter:
             self._report(None)
             return None
 
-    def _failed(self, rows: list[tuple], reason: str) -> str:
-        self.failed += len(rows)
-        self._report(f"cannot be written: {reason}", unwritten=len(rows))
+    def _failed(self, rows: int, reason: str) -> str:
+        self.failed += rows
+        self._report(f"cannot be written: {reason}", unwritten=rows)
         return reason
 
     def _probe(self) -> None:
@@ -325,7 +332,7 @@ class PredictionLogWriter:
                 if group.done is not None:
                     group.done.set()
                 continue
-            held += len(group.rows)
+            held += group.rows
             try:
                 group.loop.call_soon_threadsafe(_answer, group)
             except RuntimeError:  # that loop has closed: no one is waiting any more
