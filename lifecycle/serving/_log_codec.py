@@ -156,6 +156,8 @@ def decode(segments: list[tuple], feature_columns: tuple[str, ...], features: bo
 
 def iso(value: Any) -> str:
     """A timestamp as ``YYYY-MM-DDTHH:MM:SS`` text (whole seconds: what the log sorts and filters on)."""
+    if type(value) is datetime and value.tzinfo is None:  # what the server parsed: isoformat is 5x strftime
+        return value.replace(microsecond=0).isoformat()
     if isinstance(value, datetime):  # pd.Timestamp is a datetime too
         return value.strftime(ISO_FORMAT)
     if isinstance(value, str):
