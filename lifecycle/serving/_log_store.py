@@ -1,57 +1,46 @@
-"""How the prediction log is stored: its tables, its rows, what opening it checks, what its errors mean.
+"""How the prediction log is stored: its tables, what opening it checks, what its errors mean.
 
 Private to :mod:`lifecycle.serving.prediction_log` (the file) and :mod:`lifecycle.serving.log_writer`
-(the server's writer). Rows are built to be cheap to write, since every answered request writes
-them before it is answered: the transaction's fields as plain columns (no JSON to encode), the
-features as one float64 blob (17 numbers without 17 float-to-text conversions), and many rows per
-``INSERT`` statement (the SQLite work then runs in C, outside Python's GIL).
+(the server's writer). Predictions are stored a segment to a row (one group commit's predictions,
+encoded column by column by :mod:`lifecycle.serving._log_codec`): every answered request is
+written before it is answered, and a segment costs SQLite one row and 8 parameters however many
+predictions it holds.
 
 Taught in notebooks/07_monitoring.ipynb.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import operator
 import os
 import sqlite3
-import struct
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from lifecycle.errors import ConfigError, SchemaError
+from lifecycle.errors import ConfigError
+from lifecycle.serving._log_codec import Segment
 
 DEFAULT_FILE_NAME = "predictions.sqlite"
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"  # how timestamps are logged: what the server receives; sorts in time order
-LAYOUT = 2  # PRAGMA user_version of this layout (the JSON-inputs layout before it left user_version at 0)
-INPUT_COLUMNS = ("transaction_id", "user_id", "timestamp", "amount", "merchant_category", "channel", "device",
-                 "country")
-COLUMNS = ("request_id", "logged_at", "model_name", "model_version", *INPUT_COLUMNS, "features", "score",
-           "decision", "source")
+LAYOUT = 3  # PRAGMA user_version of this layout (2: a row per prediction; before it, 0: inputs as JSON)
 SYNCHRONOUS_LEVELS = ("normal", "full")
 WAL_CHECKPOINT_PAGES = 10_000
-CHUNK_ROWS = 256  # rows per INSERT statement (16 parameters each, far below SQLite's 32,766)
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock; worth waiting for
 
-# One B-tree per row: the table is clustered by (timestamp, request_id), so a window of time is one
-# range scan and a retried request (same id, same time) is one key. A separate time index would
-# nearly double the cost of every insert, and every answer waits for its insert.
+# A segment to a row, in the order they were committed (rowid). Its small columns come first, so a
+# reader that picks the segments a window overlaps reads them without the blobs' overflow pages; no
+# index: each one would cost every commit, and a log holds one segment per commit, not per prediction.
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS predictions (request_id TEXT NOT NULL, logged_at REAL NOT NULL, model_name TEXT, "
-    "model_version TEXT, transaction_id TEXT, user_id TEXT, timestamp TEXT NOT NULL, amount REAL, "
-    "merchant_category TEXT, channel TEXT, device TEXT, country TEXT, features BLOB, score REAL NOT NULL, "
-    "decision INTEGER NOT NULL, source TEXT NOT NULL, PRIMARY KEY (timestamp, request_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS predictions (segment INTEGER PRIMARY KEY, rows INTEGER NOT NULL, "
+    "first_timestamp TEXT NOT NULL, last_timestamp TEXT NOT NULL, source TEXT NOT NULL, inputs BLOB NOT NULL, "
+    "models BLOB NOT NULL, numbers BLOB NOT NULL, features BLOB)",
     "CREATE TABLE IF NOT EXISTS labels (transaction_id TEXT PRIMARY KEY, is_fraud INTEGER NOT NULL, "
     "labelled_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+INSERT = ("INSERT INTO predictions (rows, first_timestamp, last_timestamp, source, inputs, models, numbers, "
+          "features) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _FIXES = {
     13: "the disk is full: free space on the log's disk",
     8: "the file is read-only: make it and its folder writable",
@@ -76,8 +65,7 @@ def check_synchronous(level: str) -> str:
 def connect(path: Path, busy_timeout: float, synchronous: str, max_bytes: int | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL journal, the given sync level,
     and the file capped at ``max_bytes`` when given."""
-    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False,
-                                 cached_statements=CHUNK_ROWS + 32)
+    connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if mode != "wal":
         connection.close()
@@ -188,70 +176,13 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-@functools.lru_cache(maxsize=CHUNK_ROWS)
-def _insert_sql(rows: int) -> str:
-    one = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    return f"INSERT OR IGNORE INTO predictions ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)
-
-
-def insert_rows(connection: sqlite3.Connection, rows: list[tuple]) -> int:
-    """Insert encoded rows, all or none; returns how many were new (a logged request id is ignored).
-
-    Up to :data:`CHUNK_ROWS` rows are one statement, which SQLite commits as its own transaction;
-    more are several statements in one transaction.
-    """
-    if not rows:
+def insert_segments(connection: sqlite3.Connection, segments: list[Segment]) -> int:
+    """Insert encoded segments in one transaction (all or none); returns the rows they hold."""
+    if not segments:
         return 0
-    before = connection.total_changes
-    if len(rows) <= CHUNK_ROWS:
-        connection.execute(_insert_sql(len(rows)), list(itertools.chain.from_iterable(rows)))
+    if len(segments) == 1:  # one statement is its own transaction
+        connection.execute(INSERT, segments[0].values())
     else:
         with transaction(connection):
-            for start in range(0, len(rows), CHUNK_ROWS):
-                chunk = rows[start:start + CHUNK_ROWS]
-                connection.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
-    return connection.total_changes - before
-
-
-class RowEncoder:
-    """Turns a :class:`~lifecycle.serving.scorer.PredictionRecord` into a row of :data:`COLUMNS`.
-
-    It runs for every answered transaction, on the server's event loop: it does as little as it can
-    (about a microsecond and a half here), the features packed by one C call.
-
-    Args:
-        feature_columns: the order the log stores features in (its ``meta`` table's).
-        source: the rows' ``source`` (``server``).
-    """
-
-    def __init__(self, feature_columns: tuple[str, ...], source: str = "server") -> None:
-        self.feature_columns = tuple(feature_columns)
-        self.source = source
-        self._pack = struct.Struct(f"<{len(self.feature_columns)}d").pack
-        self._fields = operator.itemgetter("user_id", "timestamp", "amount", "merchant_category", "channel", "device",
-                                           "country")
-        self._checked = False
-
-    def __call__(self, record: Any) -> tuple:
-        transaction, features = record.transaction, record.features
-        if not self._checked:  # every record of a server comes from the same code: check its order once
-            if tuple(features) != self.feature_columns:
-                raise SchemaError(f"the server computes the features {list(features)}; the prediction log stores "
-                                  f"{list(self.feature_columns)}: give the server a new log file")
-            self._checked = True
-        transaction_id = transaction.get("transaction_id")
-        user, stamp, amount, category, channel, device, country = self._fields(transaction)
-        text = stamp.isoformat() if type(stamp) is datetime and not stamp.microsecond else iso(stamp)
-        return (uuid.uuid4().hex if transaction_id is None else transaction_id, record.served_at, record.model_name,
-                record.model_version, transaction_id, user, text, amount, category, channel, device, country,
-                self._pack(*features.values()), record.fraud_probability, record.is_fraud, self.source)
-
-
-def iso(value: Any) -> str | None:
-    """A timestamp as ``YYYY-MM-DDTHH:MM:SS`` text (what the server receives; sorts in time order)."""
-    if isinstance(value, datetime):  # pd.Timestamp is a datetime too
-        return value.strftime(ISO_FORMAT)  # whole seconds: what the log sorts and filters on
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"cannot log a timestamp of type {type(value).__name__}: {value!r}")
-
+            connection.executemany(INSERT, [segment.values() for segment in segments])
+    return sum(segment.rows for segment in segments)

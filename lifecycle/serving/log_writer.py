@@ -38,31 +38,26 @@ Taught in notebooks/07_monitoring.ipynb.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
-import queue
-import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lifecycle.errors import LifecycleError
-from lifecycle.serving import _log_store as store
 from lifecycle.serving._backpressure import Room
+from lifecycle.serving._log_codec import RecordEncoder, Segment
+from lifecycle.serving._log_committer import TIMED_OUT, Committer, Group, expire
 from lifecycle.serving.prediction_log import PredictionLog
 
 SYNC_ENV = "LIFECYCLE_PREDICTION_LOG_SYNC"
 RETRY_AFTER_SECONDS = 1
 T = TypeVar("T")
-_TIMED_OUT = "timed out"
 
 # The groups (and row counts) the sink filled during one write_through call: the sink runs inside
 # the scorer, in the request's own task, so a context variable carries them back to the request.
-_QUEUED: contextvars.ContextVar[list[tuple[_Group, int]] | None] = contextvars.ContextVar(
+_QUEUED: contextvars.ContextVar[list[tuple[Group, int]] | None] = contextvars.ContextVar(
     "prediction_log_queued", default=None)
 
 
@@ -76,22 +71,6 @@ class PredictionLogUnavailable(LifecycleError):
     def __init__(self, message: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-@dataclass(eq=False)
-class _Group:
-    """The rows handed to the sink during one turn of an event loop, committed together.
-
-    Every request of the group awaits the same future; it resolves to None (committed), an error's
-    reason, or :data:`_TIMED_OUT`. A caller without an event loop waits on ``done`` instead.
-    """
-
-    loop: asyncio.AbstractEventLoop | None
-    future: asyncio.Future | None = None
-    done: threading.Event | None = None
-    rows: list[tuple] = field(default_factory=list)
-    error: str | None = None
-    timer: asyncio.TimerHandle | None = None
 
 
 class PredictionLogWriter:
@@ -134,27 +113,11 @@ class PredictionLogWriter:
         # writer thread retries, reporting a lock that lasts.
         self.log = PredictionLog(path, busy_timeout=0.1, synchronous=synchronous, max_bytes=max_bytes)
         self.capacity, self.max_wait, self.commit_timeout = capacity, max_wait, commit_timeout
-        self.written = self.commits = self.failed = self.refused = 0
-        self._encode = store.RowEncoder(self.log.feature_columns)
+        self.refused = 0
+        self._encode = RecordEncoder(self.log.feature_columns)
         self._room = Room(capacity, max_wait)  # rows admitted and not yet committed (or failed)
-        self._open: _Group | None = None  # the current turn's group, not handed over yet
-        # A C-level queue: put() from the event loop costs a fraction of a microsecond and wakes the
-        # writer without the Python-level Condition's per-wait lock and GIL hand-offs.
-        self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
-        self._restart = threading.Lock()
-        self._abandon = False
-        self._trouble: str | None = None
-        self._trouble_since = 0.0
-        self._probe_queued = False
-        self._thread = threading.Thread()  # replaced by _start
-        self._start()
-
-    def _start(self) -> None:
-        """Start the writer thread (again, for an app that is started again after :meth:`close`)."""
-        self._abandon = False
-        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
+        self._open: Group | None = None  # the current turn's group, not handed over yet
+        self._committer = Committer(self.log, self._room)
 
     # --- the request side (the server's event loop) ---------------------------------------------
 
@@ -170,7 +133,7 @@ class PredictionLogWriter:
         """
         if not self._room.take(rows):
             await self._wait_for_room(rows)
-        queued: list[tuple[_Group, int]] = []
+        queued: list[tuple[Group, int]] = []
         token = _QUEUED.set(queued)
         try:
             result = produce()
@@ -184,9 +147,9 @@ class PredictionLogWriter:
                 self._room.release(rows)
         for group, _ in queued:
             outcome = await group.future
-            if outcome is _TIMED_OUT:
+            if outcome is TIMED_OUT:
                 raise PredictionLogUnavailable(f"the prediction log did not commit within {self.commit_timeout:g} s "
-                                               f"(it {self._trouble or 'is behind'})")
+                                               f"(it {self._committer.trouble or 'is behind'})")
             if outcome is not None:
                 raise PredictionLogUnavailable(f"the prediction could not be logged: {outcome}")
         return result
@@ -196,8 +159,9 @@ class PredictionLogWriter:
             await self._room.wait(rows)
         except TimeoutError:
             self.refused += 1
+            trouble = self._committer.trouble
             raise PredictionLogUnavailable(f"the prediction log is behind ({self._room.held:,} rows waiting to be "
-                                           f"written{'; it ' + self._trouble if self._trouble else ''})") from None
+                                           f"written{'; it ' + trouble if trouble else ''})") from None
 
     def __call__(self, records: list[Any]) -> None:
         """The sink: add the records' rows to this turn's group (on an event loop), or write them now.
@@ -205,42 +169,38 @@ class PredictionLogWriter:
         Raises:
             PredictionLogUnavailable: called outside an event loop, and the rows could not be written.
         """
-        rows = [self._encode(record) for record in records]
+        if not records:
+            return None
+        segment = self._encode(records)  # a request's rows, encoded in a few calls
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return self._write_now(rows)
+            return self._write_now(segment)
         group = self._open
         if group is None or group.loop is not loop:
-            group = self._open = _Group(loop, loop.create_future())
+            group = self._open = Group(loop, loop.create_future())
             loop.call_soon(self._hand_over, group)  # after every request ready in this turn has scored
-        group.rows.extend(rows)
+        group.segments.append(segment)
+        group.rows += segment.rows
         queued = _QUEUED.get()
         if queued is None:  # not admitted by write_through: counted, so the bound still holds
-            self._room.add(len(rows))
+            self._room.add(segment.rows)
         else:
-            queued.append((group, len(rows)))
+            queued.append((group, segment.rows))
         return None
 
-    def _hand_over(self, group: _Group) -> None:
+    def _hand_over(self, group: Group) -> None:
         if self._open is group:
             self._open = None
-        group.timer = group.loop.call_later(self.commit_timeout, _expire, group)
-        self._enqueue(group)
+        group.timer = group.loop.call_later(self.commit_timeout, expire, group)
+        self._committer.enqueue(group)
 
-    def _write_now(self, rows: list[tuple]) -> None:
-        group = _Group(None, done=threading.Event(), rows=rows)
-        self._enqueue(group)
+    def _write_now(self, segment: Segment) -> None:
+        group = Group(None, done=threading.Event(), segments=[segment], rows=segment.rows)
+        self._committer.enqueue(group)
         group.done.wait()
         if group.error is not None:
             raise PredictionLogUnavailable(f"the prediction could not be logged: {group.error}")
-
-    def _enqueue(self, group: _Group) -> None:
-        if not self._thread.is_alive():  # closed by an app's shutdown, used by the next start
-            with self._restart:
-                if not self._thread.is_alive():
-                    self._start()
-        self._queue.put(group)
 
     def problem(self) -> str | None:
         """Why the log cannot take predictions now (None when it can): what ``/ready`` reports.
@@ -248,90 +208,27 @@ class PredictionLogWriter:
         A log that failed stays reported until a write succeeds; with no traffic to write, asking
         queues a probe (a one-row write to the log's ``meta`` table), so a freed disk is noticed.
         """
-        if self._trouble is None:
-            return None
-        if not self._probe_queued:
-            self._probe_queued = True
-            self._enqueue(_Group(None))
-        return f"prediction log {self.log.path} {self._trouble} (for {time.monotonic() - self._trouble_since:.1f} s)"
-
-    # --- the writer thread ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            groups = [self._queue.get()]  # waits, off the GIL, for the next hand-over
-            while True:  # and takes whatever else is waiting: one transaction for all of it
-                try:
-                    groups.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = None in groups
-            groups = [group for group in groups if group is not None]
-            if groups:
-                rows = groups[0].rows if len(groups) == 1 else [row for group in groups for row in group.rows]
-                self._settle(groups, self._write(rows))
-        self.log.close()  # this thread's connection
-
-    def _write(self, rows: list[tuple]) -> str | None:
-        """Commit ``rows`` (retrying while another process holds the lock); the reason it failed, or None."""
-        while True:
-            try:
-                if rows:
-                    self.written += self.log.insert_rows(rows)
-                    self.commits += 1
-                else:
-                    self._probe()
-            except sqlite3.Error as err:
-                if store.is_busy(err) and not self._abandon:
-                    self._report("is locked by another process: waiting for its write lock")
-                    time.sleep(0.01)  # SQLite waited busy_timeout already; do not spin if it did not
-                    continue
-                return self._failed(rows, store.explain(err))
-            except Exception as err:  # a row SQLite cannot take: its requests get 503; the thread lives on
-                return self._failed(rows, f"{type(err).__name__}: {err}")
-            self._report(None)
-            return None
-
-    def _failed(self, rows: list[tuple], reason: str) -> str:
-        self.failed += len(rows)
-        self._report(f"cannot be written: {reason}", unwritten=len(rows))
-        return reason
-
-    def _probe(self) -> None:
-        self._probe_queued = False
-        self.log.touch()
-
-    def _report(self, trouble: str | None, unwritten: int = 0) -> None:
-        """Say once, in the server's log, that writing stopped (and why) or resumed."""
-        if trouble == self._trouble and not unwritten:
-            return
+        trouble = self._committer.trouble
         if trouble is None:
-            print(f"prediction log {self.log.path}: writing again", file=sys.stderr, flush=True)
-        else:
-            lost = f"; {unwritten} rows not written, their requests answered 503" if unwritten else ""
-            print(f"prediction log {self.log.path} {trouble}{lost}; answering 503 until it can be written",
-                  file=sys.stderr, flush=True)
-            if self._trouble is None:
-                self._trouble_since = time.monotonic()
-        self._trouble = trouble
+            return None
+        self._committer.probe()
+        since = time.monotonic() - self._committer.trouble_since
+        return f"prediction log {self.log.path} {trouble} (for {since:.1f} s)"
 
-    def _settle(self, groups: list[_Group], error: str | None) -> None:
-        """Tell every waiting request how its commit went, then give back the room its rows held."""
-        held = 0
-        for group in groups:
-            group.error = error
-            if group.loop is None:
-                if group.done is not None:
-                    group.done.set()
-                continue
-            held += len(group.rows)
-            try:
-                group.loop.call_soon_threadsafe(_answer, group)
-            except RuntimeError:  # that loop has closed: no one is waiting any more
-                pass
-        if held:
-            self._room.release(held)
+    @property
+    def written(self) -> int:
+        """Rows committed."""
+        return self._committer.written
+
+    @property
+    def commits(self) -> int:
+        """Transactions that committed :attr:`written` (group commit: far fewer than requests)."""
+        return self._committer.commits
+
+    @property
+    def failed(self) -> int:
+        """Rows that could not be written (their requests were answered 503)."""
+        return self._committer.failed
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the writer thread (idempotent).
@@ -339,25 +236,4 @@ class PredictionLogWriter:
         A log locked by another process for longer than ``timeout`` seconds is given up on: the
         rows still queued are counted in :attr:`failed` and reported.
         """
-        atexit.unregister(self.close)
-        if not self._thread.is_alive():
-            return
-        self._queue.put(None)  # after everything queued before it
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self._abandon = True
-            self._thread.join(timeout)
-
-
-def _answer(group: _Group) -> None:
-    """On the group's event loop: resolve its future with the commit's outcome."""
-    if group.timer is not None:
-        group.timer.cancel()
-    if not group.future.done():
-        group.future.set_result(group.error)
-
-
-def _expire(group: _Group) -> None:
-    """On the group's event loop, ``commit_timeout`` after the hand-over: its requests stop waiting (503)."""
-    if not group.future.done():
-        group.future.set_result(_TIMED_OUT)
+        self._committer.close(timeout)

@@ -9,19 +9,23 @@ several server processes append to one file, the file survives restarts).
 
 Two tables:
 
-* ``predictions``: ``request_id``, ``logged_at`` (unix seconds), ``model_name``,
-  ``model_version``, the transaction's fields as columns (``transaction_id``, ``user_id``,
-  ``timestamp`` as ISO text, ``amount``, ``merchant_category``, ``channel``, ``device``,
-  ``country``), ``features`` (what the server computed: float64 values, in the order the ``meta``
-  table's ``feature_columns`` names), ``score``, ``decision``, ``source`` (``server`` or ``batch``);
-  its key is ``(timestamp, request_id)``: the rows are kept in transaction-time order.
+* ``predictions``: a segment to a row, the predictions one commit wrote (the requests a server had
+  in flight together, or one backfill), column by column: the transactions as the server parsed
+  them (JSON), each prediction's ``logged_at`` (unix seconds), ``score`` and ``decision``, the
+  features the server computed (float64, in the order the ``meta`` table's ``feature_columns``
+  names), ``model_name`` and ``model_version``; the segment's ``source`` (``server`` or ``batch``)
+  and the range of its transactions' times, which a window's read uses to pick segments. Writing a
+  segment costs SQLite one row whatever it holds: what keeps the log at nearly the server's speed
+  (``lifecycle.serving._log_codec`` says how it is encoded). Read them with :meth:`PredictionLog.window`.
 * ``labels``: ``transaction_id`` (primary key), ``is_fraud``, ``labelled_at``: the chargebacks and
   analyst reviews that arrive weeks later, joined to predictions by transaction id.
 
-The request id is the caller's ``transaction_id`` when it sent one (a random id otherwise), and
-rows go in with ``INSERT OR IGNORE``: a client that retries a request, or a canary router that
-re-sends a failed canary call to stable (the same transaction: the same id at the same time),
-logs it once.
+The request id is the caller's ``transaction_id`` when it sent one (the segment and the row's place
+in it otherwise). A prediction is its transaction time and request id: a client that retries a
+request, or a canary router that re-sends a failed canary call to stable (the same transaction: the
+same id at the same time), is read once, as first logged. The server writes a retry's copy (looking
+it up before the answer would cost every request); :meth:`PredictionLog.append` and
+:meth:`PredictionLog.append_frame` write only the rows the log does not hold.
 
 Taught in notebooks/07_monitoring.ipynb.
 """
@@ -31,7 +35,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,12 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.errors import SchemaError
+from lifecycle.serving import _log_codec as codec
 from lifecycle.serving import _log_store as store
 
 PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"
 DEFAULT_FILE_NAME = store.DEFAULT_FILE_NAME
-INPUT_COLUMNS = store.INPUT_COLUMNS
+INPUT_COLUMNS = codec.INPUT_COLUMNS
 
 
 class PredictionLog:
@@ -86,25 +91,27 @@ class PredictionLog:
             self._local.connection = connection
         return connection
 
-    def append(self, records: Iterable[Any], source: str = "server") -> int:
+    def append(self, records: Sequence[Any], source: str = "server") -> int:
         """Append :class:`~lifecycle.serving.scorer.PredictionRecord` objects in one transaction.
 
         Returns:
-            How many were new (retries of a logged request id are ignored).
+            How many were new (retries of a logged request are not written again).
         """
-        encode = store.RowEncoder(self.feature_columns, source)
-        return self.insert_rows([encode(record) for record in records])
+        if not records:
+            return 0
+        return self._append_new(codec.RecordEncoder(self.feature_columns, source)(list(records)))
 
-    def insert_rows(self, rows: list[tuple]) -> int:
-        """Insert encoded rows (see :class:`~lifecycle.serving._log_store.RowEncoder`) in one transaction.
+    def insert_segments(self, segments: list[codec.Segment]) -> int:
+        """Insert encoded segments (see :mod:`lifecycle.serving._log_codec`) in one transaction, as
+        they are: a retried request in them is logged twice and read once.
 
         Returns:
-            How many were new.
+            How many rows they hold.
 
         Raises:
             sqlite3.Error: the write failed (the transaction is rolled back).
         """
-        return store.insert_rows(self._connection(), rows)
+        return store.insert_segments(self._connection(), segments)
 
     def touch(self, key: str = "probed_at") -> None:
         """Write one row to the ``meta`` table: the smallest write that shows the file takes writes."""
@@ -136,20 +143,33 @@ class PredictionLog:
         missing = [column for column in INPUT_COLUMNS if column not in transactions.columns]
         if missing:
             raise SchemaError(f"a backfill needs the columns {list(INPUT_COLUMNS)}; missing {missing}")
-        inputs = transactions[list(INPUT_COLUMNS)]
-        stamps = pd.to_datetime(inputs["timestamp"]).dt.strftime(store.ISO_FORMAT)
-        blobs: list[bytes | None] = [None] * len(inputs)
-        if features is not None:
-            matrix = features[list(self.feature_columns)].to_numpy(dtype="<f8")  # as RowEncoder packs them
-            blobs = [row.tobytes() for row in matrix]
-        now, version = time.time(), str(model_version)
-        rows = [(str(tid), now, model_name, version, str(tid), str(user), stamp, float(amount), category, channel,
-                 device, country, blob, float(score), int(score >= threshold), source)
-                for tid, user, stamp, amount, category, channel, device, country, score, blob
-                in zip(inputs["transaction_id"], inputs["user_id"], stamps, inputs["amount"],
-                       inputs["merchant_category"], inputs["channel"], inputs["device"], inputs["country"],
-                       scores, blobs, strict=True)]
-        return self.insert_rows(rows)
+        if transactions.empty:
+            return 0
+        scores = np.asarray(scores, dtype=float)
+        matrix = None if features is None else features[list(self.feature_columns)].to_numpy(dtype="<f8")
+        return self._append_new(codec.encode_frame(
+            transactions[list(INPUT_COLUMNS)].reset_index(drop=True), scores, (scores >= threshold).astype(float),
+            time.time(), model_name, str(model_version), matrix, source))
+
+    def _append_new(self, segment: codec.Segment) -> int:
+        """Write the segment's rows that the log does not hold yet (and each once); how many."""
+        rows = codec.decode([(0, segment.rows, segment.source, segment.inputs, segment.models, segment.numbers,
+                              segment.features)], self.feature_columns, features=True)
+        with store.transaction(self._connection()):
+            held = self._frame(segment.first, pd.Timestamp(segment.last) + pd.Timedelta(seconds=1))
+            known = pd.MultiIndex.from_frame(held[codec.KEY]) if len(held) else None
+            keys = pd.MultiIndex.from_frame(rows[codec.KEY])
+            new = ~keys.duplicated() & (~keys.isin(known) if known is not None else True)
+            if not new.all():
+                rows = rows[new].reset_index(drop=True)
+                if rows.empty:
+                    return 0
+                served = rows[[f"feature_{name}" for name in self.feature_columns]].to_numpy()
+                segment = codec.encode_frame(rows[list(INPUT_COLUMNS)], rows["score"].to_numpy(),
+                                             rows["decision"].to_numpy(float), float(rows["logged_at"].iloc[0]),
+                                             rows["model_name"].iloc[0], rows["model_version"].iloc[0],
+                                             None if segment.features is None else served, segment.source)
+            return self.insert_segments([segment])
 
     def add_labels(self, labels: pd.DataFrame) -> int:
         """Add late labels (chargebacks): a frame with ``transaction_id`` and ``is_fraud``; a label
@@ -172,22 +192,18 @@ class PredictionLog:
         return len(rows)
 
     def count(self, source: str | None = None) -> int:
-        """Logged predictions (of one ``source`` when given)."""
-        query, args = "SELECT COUNT(*) FROM predictions", ()
-        if source is not None:
-            query, args = query + " WHERE source = ?", (source,)
-        return int(self._connection().execute(query, args).fetchone()[0])
+        """Logged predictions (of one ``source`` when given); a retried request counts once."""
+        frame = self._frame()
+        return int(len(frame) if source is None else (frame["source"] == source).sum())
 
     def transaction_ids(self) -> set[str]:
         """The transaction ids the log holds (what a crash test counts answers against)."""
-        rows = self._connection().execute("SELECT transaction_id FROM predictions WHERE transaction_id IS NOT NULL")
-        return {row[0] for row in rows}
+        return set(self._frame()["transaction_id"].dropna())
 
     def duplicates(self) -> int:
-        """Transaction ids logged more than once (0 when retries were idempotent)."""
-        return int(self._connection().execute(
-            "SELECT COUNT(*) FROM (SELECT transaction_id FROM predictions WHERE transaction_id IS NOT NULL "
-            "GROUP BY transaction_id HAVING COUNT(*) > 1)").fetchone()[0])
+        """Transaction ids logged for more than one prediction (0 when retries were idempotent)."""
+        ids = self._frame()["transaction_id"].dropna()
+        return int(ids[ids.duplicated()].nunique())
 
     def window(self, start: str | None = None, end: str | None = None, labelled_only: bool = False,
                features: bool = False) -> pd.DataFrame:
@@ -207,34 +223,40 @@ class PredictionLog:
             ``score``, ``decision``, ``model_name``, ``model_version``, ``request_id``, ``source``,
             ``logged_at``.
         """
-        conditions, args = [], []
-        if start is not None:
-            conditions.append("p.timestamp >= ?")
-            args.append(pd.Timestamp(start).strftime(store.ISO_FORMAT))
-        if end is not None:
-            conditions.append("p.timestamp < ?")
-            args.append(pd.Timestamp(end).strftime(store.ISO_FORMAT))
+        frame = self._frame(start, end, features=features)
+        labels = pd.read_sql_query("SELECT transaction_id, is_fraud FROM labels", self._connection())
+        frame = frame.merge(labels, on="transaction_id", how="left", validate="many_to_one")
         if labelled_only:
-            conditions.append("l.is_fraud IS NOT NULL")
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        inputs = ", ".join(f"p.{column}" for column in INPUT_COLUMNS)
-        query = (f"SELECT {inputs}, l.is_fraud, p.score, p.decision, p.model_name, p.model_version, p.request_id, "
-                 f"p.source, p.logged_at, p.features FROM predictions p LEFT JOIN labels l ON l.transaction_id = "
-                 f"p.transaction_id {where} ORDER BY p.timestamp, p.transaction_id")
-        frame = pd.read_sql_query(query, self._connection(), params=args)
-        blobs = frame.pop("features")
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[s]")  # as generated
+            frame = frame[frame["is_fraud"].notna()]
+        frame = frame.sort_values(["timestamp", "transaction_id"], kind="stable", na_position="first")
         frame["is_fraud"] = frame["is_fraud"].astype(int) if labelled_only else frame["is_fraud"].astype("Int64")
-        if features:
-            frame = pd.concat([frame, self._decode_features(blobs)], axis=1)
-        return frame.reset_index(drop=True)
+        served = [f"feature_{name}" for name in self.feature_columns] if features else []
+        order = [*INPUT_COLUMNS, "is_fraud", "score", "decision", "model_name", "model_version", "request_id",
+                 "source", "logged_at", *served]
+        return frame[order].reset_index(drop=True)
 
-    def _decode_features(self, blobs: pd.Series) -> pd.DataFrame:
-        width = len(self.feature_columns)
-        empty = np.full(width, np.nan, dtype="<f8").tobytes()
-        matrix = np.frombuffer(b"".join(empty if blob is None else blob for blob in blobs), dtype="<f8")
-        columns = [f"feature_{name}" for name in self.feature_columns]
-        return pd.DataFrame(matrix.reshape(-1, width), columns=columns, index=blobs.index)
+    def _frame(self, start: Any = None, end: Any = None, features: bool = False) -> pd.DataFrame:
+        """The predictions in ``[start, end)`` (transaction time), each once, in the order logged."""
+        conditions, args = [], []
+        low = None if start is None else pd.Timestamp(start).floor("s")
+        high = None if end is None else pd.Timestamp(end).floor("s")
+        if low is not None:
+            conditions.append("last_timestamp >= ?")
+            args.append(low.strftime(codec.ISO_FORMAT))
+        if high is not None:
+            conditions.append("first_timestamp < ?")
+            args.append(high.strftime(codec.ISO_FORMAT))
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        blobs = "features" if features else "NULL"
+        segments = self._connection().execute(
+            f"SELECT segment, rows, source, inputs, models, numbers, {blobs} FROM predictions {where} "
+            f"ORDER BY segment", args).fetchall()
+        frame = codec.decode(segments, self.feature_columns, features)
+        if low is not None:
+            frame = frame[frame["timestamp"] >= low]
+        if high is not None:
+            frame = frame[frame["timestamp"] < high]
+        return frame[~frame.duplicated(codec.KEY)].reset_index(drop=True)
 
     def close(self) -> None:
         """Close this thread's connection."""
