@@ -241,21 +241,11 @@ def load_served_model(uri: str | None = None, settings: Settings | None = None) 
         ConfigError: the URI is not a registry URI, or names no version (no champion yet).
     """
     from lifecycle.data import read_transactions
+    from lifecycle.tracking.export import resolve_version
 
     settings = settings or load_settings()
-    uri = uri or f"models:/{settings.registered_model}@{CHAMPION}"
-    reference = uri.removeprefix("models:/")
-    name, alias = reference.split("@", 1) if "@" in reference else (reference.rsplit("/", 1)[0], None)
-    if not uri.startswith("models:/") or name == reference:
-        raise ConfigError(f"cannot load {uri!r}: expected models:/<name>@<alias> or models:/<name>/<version>, "
-                          f"e.g. models:/{settings.registered_model}@{CHAMPION}")
-    settings = dataclasses.replace(settings, registered_model=name)
-    version = alias_version(alias, settings) if alias else reference.rsplit("/", 1)[1]
-    if version is None:
-        raise ConfigError(f"{uri}: model {name!r} has no version with alias {alias!r} in "
-                          f"{settings.mlflow_tracking_uri}; run notebooks/03_experiment_tracking.ipynb "
-                          "or call lifecycle.tracking.ensure_champion()")
-    model, threshold, run_id = _load_version(version, settings)
+    name, version, uri = resolve_version(uri, settings)
+    model, threshold, run_id = _load_version(version, dataclasses.replace(settings, registered_model=name))
     with tempfile.TemporaryDirectory() as folder:
         history = read_transactions(mlflow_client(settings).download_artifacts(run_id, HISTORY_ARTIFACT, folder))
     return ServedModel(model, threshold, name, str(version), uri, history)
@@ -266,12 +256,11 @@ def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
     alias that moves meanwhile cannot mix two versions)."""
     import mlflow
 
-    client = mlflow_client(settings)
-    details = client.get_model_version(settings.registered_model, str(version))
-    threshold = details.tags.get("threshold") or client.get_run(details.run_id).data.params["threshold"]
+    from lifecycle.tracking.export import version_details
+
+    threshold, run_id = version_details(settings.registered_model, version, settings)
     use_experiment(settings)  # load_model resolves models:/ URIs through the fluent registry URI
-    return mlflow.sklearn.load_model(f"models:/{settings.registered_model}/{version}"), float(threshold), \
-        details.run_id
+    return mlflow.sklearn.load_model(f"models:/{settings.registered_model}/{version}"), threshold, run_id
 
 
 def ensure_champion(settings: Settings | None = None, seed: int = 42, rows: int = 20_000) -> str:
