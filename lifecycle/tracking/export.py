@@ -14,7 +14,6 @@ Used by :func:`lifecycle.serving.start_server` and ``lifecycle serve`` (notebook
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -56,6 +55,7 @@ def export_served_model(uri: str | None = None, settings: Settings | None = None
     """
     import mlflow
 
+    from lifecycle.tracking.registry import resolve_version, version_details
     from lifecycle.tracking.runs import HISTORY_ARTIFACT, mlflow_client
 
     settings = settings or load_settings()
@@ -136,39 +136,6 @@ def served_uri(uri: str | None = None, settings: Settings | None = None) -> str:
     from lifecycle.tracking.registry import CHAMPION
 
     return uri or f"models:/{(settings or load_settings()).registered_model}@{CHAMPION}"
-
-
-def resolve_version(uri: str | None, settings: Settings) -> tuple[str, str, str]:
-    """``(name, version, uri)`` of the version a registry URI names now (default URI: the champion).
-
-    Raises:
-        ConfigError: the URI is not a registry URI, or names no version (no champion yet).
-    """
-    from lifecycle.tracking.registry import CHAMPION, alias_version
-
-    uri = served_uri(uri, settings)
-    reference = uri.removeprefix("models:/")
-    name, alias = reference.split("@", 1) if "@" in reference else (reference.rsplit("/", 1)[0], None)
-    if not uri.startswith("models:/") or name == reference:
-        raise ConfigError(f"cannot load {uri!r}: expected models:/<name>@<alias> or models:/<name>/<version>, "
-                          f"e.g. models:/{settings.registered_model}@{CHAMPION}")
-    settings = dataclasses.replace(settings, registered_model=name)
-    version = alias_version(alias, settings) if alias else reference.rsplit("/", 1)[1]
-    if version is None:
-        raise ConfigError(f"{uri}: model {name!r} has no version with alias {alias!r} in "
-                          f"{settings.mlflow_tracking_uri}; run notebooks/03_experiment_tracking.ipynb "
-                          "or call lifecycle.tracking.ensure_champion()")
-    return name, str(version), uri
-
-
-def version_details(name: str, version: str, settings: Settings) -> tuple[float, str]:
-    """``(threshold, run_id)`` of version ``version`` of registered model ``name``."""
-    from lifecycle.tracking.runs import mlflow_client
-
-    client = mlflow_client(settings)
-    details = client.get_model_version(name, str(version))
-    threshold = details.tags.get("threshold") or client.get_run(details.run_id).data.params["threshold"]
-    return float(threshold), details.run_id
 
 
 def load_manifest(folder: Path) -> dict:

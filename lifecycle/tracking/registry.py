@@ -241,7 +241,6 @@ def load_served_model(uri: str | None = None, settings: Settings | None = None) 
         ConfigError: the URI is not a registry URI, or names no version (no champion yet).
     """
     from lifecycle.data import read_transactions
-    from lifecycle.tracking.export import resolve_version
 
     settings = settings or load_settings()
     name, version, uri = resolve_version(uri, settings)
@@ -251,12 +250,39 @@ def load_served_model(uri: str | None = None, settings: Settings | None = None) 
     return ServedModel(model, threshold, name, str(version), uri, history)
 
 
+def resolve_version(uri: str | None, settings: Settings) -> tuple[str, str, str]:
+    """``(name, version, uri)`` of the version a registry URI names now (default URI: the champion).
+
+    Raises:
+        ConfigError: the URI is not a registry URI, or names no version (no champion yet).
+    """
+    uri = uri or f"models:/{settings.registered_model}@{CHAMPION}"
+    reference = uri.removeprefix("models:/")
+    name, alias = reference.split("@", 1) if "@" in reference else (reference.rsplit("/", 1)[0], None)
+    if not uri.startswith("models:/") or name == reference:
+        raise ConfigError(f"cannot load {uri!r}: expected models:/<name>@<alias> or models:/<name>/<version>, "
+                          f"e.g. models:/{settings.registered_model}@{CHAMPION}")
+    settings = dataclasses.replace(settings, registered_model=name)
+    version = alias_version(alias, settings) if alias else reference.rsplit("/", 1)[1]
+    if version is None:
+        raise ConfigError(f"{uri}: model {name!r} has no version with alias {alias!r} in "
+                          f"{settings.mlflow_tracking_uri}; run notebooks/03_experiment_tracking.ipynb "
+                          "or call lifecycle.tracking.ensure_champion()")
+    return name, str(version), uri
+
+
+def version_details(name: str, version: str, settings: Settings) -> tuple[float, str]:
+    """``(threshold, run_id)`` of version ``version`` of registered model ``name``."""
+    client = mlflow_client(settings)
+    details = client.get_model_version(name, str(version))
+    threshold = details.tags.get("threshold") or client.get_run(details.run_id).data.params["threshold"]
+    return float(threshold), details.run_id
+
+
 def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
     """The estimator, threshold and run id of one registered version (loaded by number, so an
     alias that moves meanwhile cannot mix two versions)."""
     import mlflow
-
-    from lifecycle.tracking.export import version_details
 
     threshold, run_id = version_details(settings.registered_model, version, settings)
     use_experiment(settings)  # load_model resolves models:/ URIs through the fluent registry URI
