@@ -113,7 +113,8 @@ def load_exported_model(folder: str | Path, uri: str) -> ServedModel:
 
     Raises:
         ConfigError: the folder is missing, incomplete or altered (its files do not match its
-            manifest), or was written for another run than its name says; the message names the folder.
+            manifest), was written for another run than its name says, or holds another model or
+            version than ``uri`` names; the message names the folder.
     """
     import pickle
 
@@ -121,6 +122,10 @@ def load_exported_model(folder: str | Path, uri: str) -> ServedModel:
 
     folder = Path(folder)
     manifest = load_manifest(folder)
+    named, exported = uri.removeprefix("models:/").split("@")[0], f"{manifest['name']}/{manifest['version']}"
+    if named not in (manifest["name"], exported):
+        raise ConfigError(f"model export {folder} holds models:/{exported}, not {uri}: serve it as models:/{exported}, "
+                          f"or export {uri} with lifecycle.tracking.export_served_model (start_server does)")
     try:
         with open(folder / manifest["model_file"], "rb") as stream:
             model = pickle.load(stream)  # cloudpickle's files are pickles that need cloudpickle importable

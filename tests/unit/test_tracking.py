@@ -273,6 +273,9 @@ def test_a_broken_missing_or_stale_export_is_refused_naming_the_folder_and_the_f
         load_exported_model(folder, uri)
     assert export_served_model(uri, settings) == folder, "the registry still has the version: written again"
     assert load_exported_model(folder, uri).threshold == good.threshold
+    with pytest.raises(ConfigError, match=rf"holds models:/{settings.registered_model}/{version}, not "
+                                          rf"models:/{settings.registered_model}/9: serve it as"):
+        load_exported_model(folder, f"models:/{settings.registered_model}/9")
     (folder / "manifest.json").write_text("{")
     with pytest.raises(ConfigError, match=r"its manifest.json is missing or unreadable \(JSONDecodeError"):
         load_exported_model(folder, uri)
