@@ -33,6 +33,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="rest (FastAPI), grpc, or constant (a FastAPI constant: the framework's ceiling)")
     parser.add_argument("--model", default=None, metavar="URI",
                         help="registry URI (default: models:/<registered model>@champion)")
+    parser.add_argument("--model-export", default=None, metavar="FOLDER",
+                        help="serve this local export of the --model version (lifecycle.tracking.export_served_model; "
+                             "start_server passes one) without importing MLflow; default: export it now")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000 rest, 50051 grpc, 8002 constant)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
@@ -56,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 def serve_command(args: argparse.Namespace) -> int:
     """The ``lifecycle serve rest|grpc`` command (see :mod:`lifecycle.cli`): load, then serve until Ctrl-C.
 
-    The model is loaded before the server starts, so a missing champion fails at once with the fix.
+    The model is loaded before the server starts, so a missing champion fails at once with the fix. It
+    is read from ``--model-export`` (no MLflow in the server); without one the version ``--model``
+    names is exported first (:func:`~lifecycle.tracking.export.export_served_model`, through MLflow).
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # before scikit-learn (and its OpenMP runtime) is imported
     kind, host, workers = args.kind, args.host, int(getattr(args, "workers", 1) or 1)
@@ -72,15 +77,15 @@ def serve_command(args: argparse.Namespace) -> int:
               "always reach the same worker for features to match a single server", file=sys.stderr)
     if kind == "constant":
         return run_uvicorn(_constant_app(), host, port)
+    writer = _open_prediction_log(args) if kind == "rest" and workers == 1 else None  # fail in a moment
+    uri, folder = _model_export(args)
     if kind == "grpc" and workers > 1:
-        return _run_grpc_workers(args, workers)
+        return _run_grpc_workers(args, workers, uri, folder)
     if kind == "rest" and workers > 1:
-        return _run_rest_workers(args, host, port, workers, predictor)
+        return _run_rest_workers(args, host, port, workers, predictor, uri, folder)
+    from lifecycle.tracking.export import load_exported_model
 
-    writer = _open_prediction_log(args) if kind == "rest" else None  # before the model: fail in a moment
-    from lifecycle.tracking.registry import load_served_model
-
-    served = load_served_model(args.model)
+    served = load_exported_model(folder, uri)
     where = f"{host}:{port}" if kind == "grpc" else f"http://{host}:{port}"
     print(f"serving {served.uri} (version {served.version}) over {kind} on {where}; Ctrl-C stops", flush=True)
     if kind == "grpc":
@@ -93,6 +98,15 @@ def serve_command(args: argparse.Namespace) -> int:
     app = create_app(served, predictor=predictor, micro_batching=micro_batching, on_prediction=writer)
     prepare_server_process()
     return run_uvicorn(app, host, port)
+
+
+def _model_export(args: argparse.Namespace) -> tuple[str, str]:
+    """``(uri, export folder)`` of what to serve: ``--model`` (default: the champion) and ``--model-export``,
+    exported now when not given (the only case in which a server imports MLflow)."""
+    from lifecycle.tracking.export import export_served_model, served_uri
+
+    uri = served_uri(getattr(args, "model", None))
+    return uri, str(getattr(args, "model_export", None) or export_served_model(uri))
 
 
 def _open_prediction_log(args: argparse.Namespace) -> Any:
@@ -144,10 +158,11 @@ def run_uvicorn(app: Any, host: str, port: int, **options: Any) -> int:
     return 0
 
 
-def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: int, predictor: str) -> int:
-    from lifecycle.serving.rest import MODEL_URI_ENV, PREDICTOR_ENV
+def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: int, predictor: str, uri: str,
+                      folder: str) -> int:
+    from lifecycle.serving.rest import MODEL_EXPORT_ENV, MODEL_URI_ENV, PREDICTOR_ENV
 
-    os.environ[MODEL_URI_ENV] = args.model or ""
+    os.environ[MODEL_URI_ENV], os.environ[MODEL_EXPORT_ENV] = uri, folder
     os.environ[PREDICTOR_ENV] = predictor
     log_path = _prediction_log_path(args)
     if log_path is not None:  # each worker appends to the same file (SQLite WAL serialises the writers)
@@ -159,12 +174,12 @@ def _run_rest_workers(args: argparse.Namespace, host: str, port: int, workers: i
     return run_uvicorn("lifecycle.serving.rest:app_from_environment", host, port, factory=True, workers=workers)
 
 
-def _run_grpc_workers(args: argparse.Namespace, workers: int) -> int:
+def _run_grpc_workers(args: argparse.Namespace, workers: int, uri: str, folder: str) -> int:
     """Several gRPC processes on one port (SO_REUSEPORT): the kernel spreads connections over them."""
     command = [sys.executable, "-m", "lifecycle.serving", "grpc", "--host", args.host,
                "--port", str(args.port or DEFAULT_PORTS["grpc"]), "--workers", "1",
                "--predictor", getattr(args, "predictor", "auto")]
-    command += ["--model", args.model] if args.model else []
+    command += ["--model", uri, "--model-export", folder]  # exported once, read by every worker
     command += ["--no-micro-batching"] if getattr(args, "no_micro_batching", False) else []
     children = [subprocess.Popen(command) for _ in range(workers)]
 

@@ -44,7 +44,9 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
 
     Args:
         kind: ``rest``, ``grpc`` or ``constant`` (FastAPI returning a constant: the framework's ceiling).
-        model_uri: registry URI (default: the settings' ``models:/<name>@champion``).
+        model_uri: registry URI (default: the settings' ``models:/<name>@champion``), resolved here, once,
+            to a local export of its version (:func:`lifecycle.tracking.export_served_model`) that the
+            server reads without importing MLflow.
         port: the port (default: a free one, reserved until the server listens).
         host: address to bind.
         workers: server processes (each holds its own copy of the model and the per-user state).
@@ -61,21 +63,30 @@ def start_server(kind: str = "rest", model_uri: str | None = None, port: int | N
         The :class:`ServerHandle` (also stopped when this Python process exits, however it exits).
 
     Raises:
-        ConfigError: an unknown kind.
+        ConfigError: an unknown kind, or a URI that names no version (no champion yet).
         CommandError: the server exited or was not ready within ``timeout`` (it is stopped; the
             message holds the end of its log).
     """
     if kind not in SERVER_KINDS:
         raise ConfigError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")
+    export = [] if kind == "constant" else ["--model-export", str(_export(model_uri, settings))]
     reserved = ReservedPort(host) if port is None else None
     port = reserved.port if reserved is not None else port
     args = [sys.executable, "-m", "lifecycle.serving", kind, "--host", host, "--port", str(port),
             "--workers", str(workers), "--predictor", predictor,
             "--prediction-log", str(Path(prediction_log).resolve()) if prediction_log else PREDICTION_LOG_OFF]
-    args += ["--model", model_uri] if model_uri else []
+    args += (["--model", model_uri] if model_uri else []) + export
     args += [] if micro_batching else ["--no-micro-batching"]
     return launch_server(args, kind, host, port, settings=settings, env=env, timeout=timeout, wait=wait,
                          reserved=reserved)
+
+
+def _export(model_uri: str | None, settings: Any) -> Path:
+    """The local export of the version ``model_uri`` names now (MLflow, in this process: once per version)."""
+    from lifecycle.config import load_settings
+    from lifecycle.tracking.export import export_served_model
+
+    return export_served_model(model_uri, (settings or load_settings()).ensure_dirs()).resolve()
 
 
 def launch_server(args: list[str], kind: str, host: str, port: int, settings: Any = None,

@@ -56,6 +56,7 @@ from lifecycle.serving.schema import (
 from lifecycle.serving.scorer import FraudScorer, PredictionSink
 
 MODEL_URI_ENV = "LIFECYCLE_SERVE_MODEL_URI"
+MODEL_EXPORT_ENV = "LIFECYCLE_SERVE_MODEL_EXPORT"  # its local export (lifecycle.tracking.export_served_model)
 PREDICTOR_ENV = "LIFECYCLE_SERVE_PREDICTOR"
 PREDICTION_LOG_ENV = "LIFECYCLE_PREDICTION_LOG"  # the same name as lifecycle.serving.prediction_log's
 
@@ -307,20 +308,22 @@ def create_constant_app() -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """App factory for ``uvicorn --factory`` and multi-worker runs: each worker loads the model named
-    by ``LIFECYCLE_SERVE_MODEL_URI`` (empty: the registry's champion) before it accepts a connection,
+    by ``LIFECYCLE_SERVE_MODEL_URI`` (empty: the registry's champion) from its local export in
+    ``LIFECYCLE_SERVE_MODEL_EXPORT`` (unset: exported now, through MLflow) before it accepts a connection,
     so the shared socket only hands requests to workers that can answer them. With
     ``LIFECYCLE_PREDICTION_LOG`` set, every worker appends its predictions to that file, each with
     its own writer (SQLite's WAL serialises the writers' commits)."""
-    from lifecycle.tracking import load_served_model
+    from lifecycle.tracking.export import export_served_model, load_exported_model, served_uri
 
-    uri = os.environ.get(MODEL_URI_ENV) or None
+    uri = served_uri(os.environ.get(MODEL_URI_ENV) or None)
+    folder = os.environ.get(MODEL_EXPORT_ENV) or export_served_model(uri)
     on_prediction = None
     if os.environ.get(PREDICTION_LOG_ENV):  # lesson 07; the app's shutdown flushes it
         from lifecycle.serving.log_writer import SYNC_ENV, PredictionLogWriter
 
         on_prediction = PredictionLogWriter(os.environ[PREDICTION_LOG_ENV],
                                             synchronous=os.environ.get(SYNC_ENV, "normal"))
-    app = create_app(load_served_model(uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),
+    app = create_app(load_exported_model(folder, uri), predictor=os.environ.get(PREDICTOR_ENV, "auto"),
                      on_prediction=on_prediction)
     prepare_server_process()
     return app

@@ -2,7 +2,8 @@
 
 Modules: :mod:`~lifecycle.tracking.runs` (the store, logging a fraud model as a run, comparing
 runs), :mod:`~lifecycle.tracking.registry` (versions, aliases, the promotion rule, loading a version
-to serve), :mod:`~lifecycle.tracking.server` (a real ``mlflow server`` on 127.0.0.1).
+to serve), :mod:`~lifecycle.tracking.export` (a version as plain files a server reads without MLflow),
+:mod:`~lifecycle.tracking.server` (a real ``mlflow server`` on 127.0.0.1).
 
 Taught in notebooks/03_experiment_tracking.ipynb.
 """
@@ -34,6 +35,8 @@ _EXPORTS = {
     "ServedModel": "lifecycle.tracking.registry",
     "load_served_model": "lifecycle.tracking.registry",
     "ensure_champion": "lifecycle.tracking.registry",
+    "export_served_model": "lifecycle.tracking.export",
+    "load_exported_model": "lifecycle.tracking.export",
     "MlflowServer": "lifecycle.tracking.server",
     "start_mlflow_server": "lifecycle.tracking.server",
     "mlflow_ui_command": "lifecycle.tracking.server",

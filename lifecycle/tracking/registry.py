@@ -243,6 +243,19 @@ def load_served_model(uri: str | None = None, settings: Settings | None = None) 
     from lifecycle.data import read_transactions
 
     settings = settings or load_settings()
+    name, version, uri = resolve_version(uri, settings)
+    model, threshold, run_id = _load_version(version, dataclasses.replace(settings, registered_model=name))
+    with tempfile.TemporaryDirectory() as folder:
+        history = read_transactions(mlflow_client(settings).download_artifacts(run_id, HISTORY_ARTIFACT, folder))
+    return ServedModel(model, threshold, name, str(version), uri, history)
+
+
+def resolve_version(uri: str | None, settings: Settings) -> tuple[str, str, str]:
+    """``(name, version, uri)`` of the version a registry URI names now (default URI: the champion).
+
+    Raises:
+        ConfigError: the URI is not a registry URI, or names no version (no champion yet).
+    """
     uri = uri or f"models:/{settings.registered_model}@{CHAMPION}"
     reference = uri.removeprefix("models:/")
     name, alias = reference.split("@", 1) if "@" in reference else (reference.rsplit("/", 1)[0], None)
@@ -255,10 +268,15 @@ def load_served_model(uri: str | None = None, settings: Settings | None = None) 
         raise ConfigError(f"{uri}: model {name!r} has no version with alias {alias!r} in "
                           f"{settings.mlflow_tracking_uri}; run notebooks/03_experiment_tracking.ipynb "
                           "or call lifecycle.tracking.ensure_champion()")
-    model, threshold, run_id = _load_version(version, settings)
-    with tempfile.TemporaryDirectory() as folder:
-        history = read_transactions(mlflow_client(settings).download_artifacts(run_id, HISTORY_ARTIFACT, folder))
-    return ServedModel(model, threshold, name, str(version), uri, history)
+    return name, str(version), uri
+
+
+def version_details(name: str, version: str, settings: Settings) -> tuple[float, str]:
+    """``(threshold, run_id)`` of version ``version`` of registered model ``name``."""
+    client = mlflow_client(settings)
+    details = client.get_model_version(name, str(version))
+    threshold = details.tags.get("threshold") or client.get_run(details.run_id).data.params["threshold"]
+    return float(threshold), details.run_id
 
 
 def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
@@ -266,12 +284,9 @@ def _load_version(version: str, settings: Settings) -> tuple[Any, float, str]:
     alias that moves meanwhile cannot mix two versions)."""
     import mlflow
 
-    client = mlflow_client(settings)
-    details = client.get_model_version(settings.registered_model, str(version))
-    threshold = details.tags.get("threshold") or client.get_run(details.run_id).data.params["threshold"]
+    threshold, run_id = version_details(settings.registered_model, version, settings)
     use_experiment(settings)  # load_model resolves models:/ URIs through the fluent registry URI
-    return mlflow.sklearn.load_model(f"models:/{settings.registered_model}/{version}"), float(threshold), \
-        details.run_id
+    return mlflow.sklearn.load_model(f"models:/{settings.registered_model}/{version}"), threshold, run_id
 
 
 def ensure_champion(settings: Settings | None = None, seed: int = 42, rows: int = 20_000) -> str:

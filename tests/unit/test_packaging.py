@@ -49,7 +49,8 @@ PUBLIC_API = {
     "lifecycle.tracking": [
         "CHALLENGER", "CHAMPION", "EXPERIMENT", "HISTORY_ARTIFACT", "MlflowServer", "PROMOTION_ALPHA",
         "PromotionCheck", "ServedModel", "alias_version", "apply_promotion", "compare_runs",
-        "compare_with_champion", "describe_gain", "ensure_champion", "load_served_model", "log_fraud_model",
+        "compare_with_champion", "describe_gain", "ensure_champion", "export_served_model", "load_exported_model",
+        "load_served_model", "log_fraud_model",
         "mlflow_client", "mlflow_ui_command", "promote", "register_run", "set_alias", "should_promote",
         "start_mlflow_server", "use_experiment"],
     "lifecycle.pipeline": [

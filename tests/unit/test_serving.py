@@ -543,3 +543,48 @@ def test_real_servers_from_the_registry_as_a_user_starts_them():
         rest.stop()
         grpc_server.stop()
     assert not rest.running and not grpc_server.running
+
+
+@pytest.mark.slow
+def test_a_server_from_a_local_export_answers_as_from_the_registry_and_never_imports_mlflow():
+    """start_server exports the champion in this process and the server reads the plain files: the same
+    answer and /metadata as the model loaded through MLflow, and not one mlflow module imported
+    (the server's own import log, ``PYTHONPROFILEIMPORTTIME``). A broken export stops the server at
+    once, naming the folder and the fix."""
+    import sys
+    import urllib.request
+
+    from lifecycle._proc import ReservedPort
+    from lifecycle.errors import CommandError
+    from lifecycle.serving.process import launch_server, start_server
+    from lifecycle.tracking import ensure_champion, export_served_model, load_served_model
+
+    settings = load_settings().ensure_dirs()
+    ensure_champion(settings, seed=3, rows=4_000)
+    uri = f"models:/{settings.registered_model}@champion"
+    with TestClient(create_app(load_served_model(uri, settings))) as client:  # the model as MLflow loads it
+        expected, expected_metadata = client.post("/predict", json=GOOD).json(), client.get("/metadata").json()
+    with start_server("rest", settings=settings, env={"PYTHONPROFILEIMPORTTIME": "1"}) as server:
+        request = urllib.request.Request(f"{server.url}/predict", data=json.dumps(GOOD).encode(),
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            answer = json.load(response)
+        with urllib.request.urlopen(f"{server.url}/metadata") as response:
+            metadata = json.load(response)
+    assert answer == expected and metadata == expected_metadata
+    log = server.log_file.read_text()
+    imported = {line.rsplit("|", 1)[1].strip() for line in log.splitlines() if line.startswith("import time:")}
+    assert {"sklearn", "lifecycle.tracking.export", "lifecycle.serving.rest"} <= imported, log[-2_000:]
+    assert not {name for name in imported if name.split(".")[0] == "mlflow"}
+    assert f"serving {uri} (version 1) over rest on {server.url}; Ctrl-C stops" in log
+
+    folder = export_served_model(uri, settings)
+    (folder / "history.csv").unlink()
+    reserved = ReservedPort()
+    command = [sys.executable, "-m", "lifecycle.serving", "rest", "--port", str(reserved.port), "--model", uri,
+               "--model-export", str(folder), "--prediction-log", "off"]
+    with pytest.raises(CommandError) as refused:
+        launch_server(command, "rest", "127.0.0.1", reserved.port, settings=settings, reserved=reserved, timeout=60)
+    assert f"error: model export {folder} cannot be served: its model or history file is missing" \
+        in refused.value.output, refused.value.output
+    assert "delete the folder and start the server again" in refused.value.output

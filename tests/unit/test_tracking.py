@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -22,6 +24,8 @@ from lifecycle.tracking import (
     compare_runs,
     compare_with_champion,
     ensure_champion,
+    export_served_model,
+    load_exported_model,
     load_served_model,
     log_fraud_model,
     mlflow_client,
@@ -233,6 +237,70 @@ def test_ensure_champion_trains_only_when_there_is_none(settings):
     assert load_served_model(settings=settings).model.__class__.__name__ == "HistGradientBoostingClassifier"
 
 
+def test_a_local_export_serves_the_version_as_the_registry_does(windows, good, settings):
+    run_id, version = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
+    uri = f"models:/{settings.registered_model}@champion"
+    folder = export_served_model(settings=settings)
+    assert folder == settings.workspace / "served-models" / f"{settings.registered_model}-v{version}-{run_id}"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["name"], manifest["version"], manifest["run_id"]) == (settings.registered_model, version, run_id)
+    assert manifest["serialization_format"] == "cloudpickle" and "scikit-learn" in manifest["libraries"]
+    written = (folder / "manifest.json").stat().st_mtime_ns
+    assert export_served_model(f"models:/{settings.registered_model}/{version}", settings) == folder
+    assert (folder / "manifest.json").stat().st_mtime_ns == written, "a valid export is reused, not rewritten"
+    assert not [path for path in folder.parent.iterdir() if path != folder], "no staging folder is left behind"
+
+    served, registry = load_exported_model(folder, uri), load_served_model(uri, settings)
+    assert (served.name, served.version, served.uri, served.threshold) == \
+        (registry.name, registry.version, registry.uri, registry.threshold) == \
+        (settings.registered_model, version, uri, good.threshold)
+    assert load_exported_model(folder, f"models:/{settings.registered_model}/{version}").uri.endswith(f"/{version}")
+    assert served.history.equals(registry.history)
+    features = build_features(windows["test"], history=served.history)
+    np.testing.assert_array_equal(predict_scores(served.model, features), predict_scores(registry.model, features))
+
+
+def test_a_broken_missing_or_stale_export_is_refused_naming_the_folder_and_the_fix(windows, good, poor, settings,
+                                                                                     tmp_path):
+    run_id, version = log_fraud_model(good, windows["train"], "logreg", settings, alias=CHAMPION)
+    uri = f"models:/{settings.registered_model}@champion"
+    folder = export_served_model(uri, settings)
+    fix = "delete the folder and start the server again"
+    model_file = folder / json.loads((folder / "manifest.json").read_text())["model_file"]
+    model_file.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match=rf"model export {re.escape(str(folder))} cannot be served: its model or "
+                                          rf"history file is missing or differs from its manifest; {fix}"):
+        load_exported_model(folder, uri)
+    assert export_served_model(uri, settings) == folder, "the registry still has the version: written again"
+    assert load_exported_model(folder, uri).threshold == good.threshold
+    with pytest.raises(ConfigError, match=rf"holds models:/{settings.registered_model}/{version}, not "
+                                          rf"models:/{settings.registered_model}/9: serve it as"):
+        load_exported_model(folder, f"models:/{settings.registered_model}/9")
+    (folder / "manifest.json").write_text("{")
+    with pytest.raises(ConfigError, match=r"its manifest.json is missing or unreadable \(JSONDecodeError"):
+        load_exported_model(folder, uri)
+    with pytest.raises(ConfigError, match=rf"no model export at {re.escape(str(tmp_path / 'nowhere'))}: export one"):
+        load_exported_model(tmp_path / "nowhere", uri)
+
+    # The store is rebuilt: the same name and version now come from another run. Its export is another
+    # folder, and the old one, put in its place, is refused as stale.
+    export_served_model(uri, settings)
+    mlflow_client(settings).delete_registered_model(settings.registered_model)
+    new_run, new_version = log_fraud_model(poor, windows["train"], "stump", settings, alias=CHAMPION)
+    assert new_version == version and new_run != run_id
+    fresh = export_served_model(uri, settings)
+    assert fresh != folder and fresh.name.endswith(new_run)
+    features = build_features(windows["test"], history=windows["train"])
+    np.testing.assert_array_equal(predict_scores(load_exported_model(fresh, uri).model, features),
+                                  predict_scores(poor.model, features))
+    shutil.rmtree(fresh)
+    shutil.copytree(folder, fresh)
+    with pytest.raises(ConfigError, match=rf"it holds version {version} of run {run_id}, not what its name says "
+                                          rf"\(stale\); {fix}"):
+        load_exported_model(fresh, uri)
+    assert json.loads((export_served_model(uri, settings) / "manifest.json").read_text())["run_id"] == new_run
+
+
 @pytest.mark.slow
 def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, settings, capfd):
     import dataclasses
@@ -247,6 +315,9 @@ def test_server_logs_and_serves_over_http_then_stops_completely(windows, good, s
         printed = capfd.readouterr()  # no run links with the server's port, no progress bars of the download
         assert "View run" not in printed.out and "Downloading artifacts" not in printed.err
         assert served.version == version and served.threshold == good.threshold
+        exported = load_exported_model(export_served_model(settings=remote), served.uri)  # artifacts over HTTP
+        assert (exported.version, exported.threshold, len(exported.history)) == (version, good.threshold,
+                                                                                  len(served.history))
         assert (settings.workspace / "mlflow-server-artifacts").is_dir()
         assert alias_version(CHAMPION, settings) is None, "the server has its own store"
     finally:
