@@ -33,8 +33,9 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def show_figure(output: Any, figure: Any) -> None:
-    """Replace what an ``Output`` widget shows with one matplotlib figure (None: show nothing), then close it.
+def show_figure(output: Any, figure: Any, close: bool = True) -> None:
+    """Replace what an ``Output`` widget shows with one matplotlib figure (None: show nothing), then close it
+    (unless ``close`` is False: a :class:`LivePlot`'s figure is kept and updated in place).
 
     The outputs are set in one assignment, one message to the page: ``clear_output`` followed by
     ``append_display_data`` would keep every earlier plot in the widget's state, so each update would
@@ -52,9 +53,46 @@ def show_figure(output: Any, figure: Any) -> None:
     # twice (the draw functions already lay their figures out tightly).
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
+    if close:
+        plt.close(figure)
     data = {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<playground plot>"}
     output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+
+
+class LivePlot:
+    """A playground's plot that is built once and then updated in place: what moves is the artists' data.
+
+    Building a figure (axes, ticks, labels, legend, a tight layout) costs more than drawing it; a control
+    change only moves data, so a subclass builds its artists in :meth:`build` (the layout is fixed there)
+    and sets their data in :meth:`refresh`. The figure is not pyplot's (a kernel would show it again at
+    the end of the cell) and has its own Agg canvas, whose renderer and text layouts are reused.
+
+    Call it as a playground's ``draw``: ``plot(values, settings)`` returns the updated figure.
+    """
+
+    figsize: tuple[float, float] = (6.4, 4.8)
+
+    def __init__(self) -> None:
+        self.figure: Any = None
+
+    def __call__(self, values: dict[str, Any], settings: dict[str, Any]) -> Any:
+        if self.figure is None:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            self.figure = Figure(figsize=self.figsize)
+            FigureCanvasAgg(self.figure)
+            self.build(self.figure, values, settings)
+        self.refresh(values, settings)
+        return self.figure
+
+    def build(self, figure: Any, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        """Make the axes and artists (with no data needed yet) and fix the layout."""
+        raise NotImplementedError
+
+    def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        """Set the artists' data for these values."""
+        raise NotImplementedError
 
 
 def values_html(values: dict[str, Any], labels: dict[str, str]) -> str:
@@ -171,7 +209,7 @@ class Playground:
         return self.values
 
     def _redraw(self, settings: dict[str, Any]) -> None:
-        show_figure(self.plot, self._draw(self.values, settings))
+        show_figure(self.plot, self._draw(self.values, settings), close=not isinstance(self._draw, LivePlot))
 
     def restore_defaults(self) -> dict[str, Any]:
         """Put every control back to its default, then update once."""
