@@ -52,7 +52,7 @@ def show_figure(output: Any, figure: Any, close: bool = True) -> None:
     # Rendered here, once: Jupyter's own formatter saves with bbox_inches="tight", which draws the figure
     # twice (the draw functions already lay their figures out tightly).
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})  # the fastest level: ~5% larger, -40% time
     if close:
         plt.close(figure)
     data = {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<playground plot>"}

@@ -42,10 +42,8 @@ def evaluate_policy(failure: str = "never_flags", size: float | None = None, alp
         rollouts: simulated rollouts per kind.
         seed: the random seed (the same settings give the same numbers).
     """
-    from lifecycle.canary.simulate import simulate_policy
-
     steps = PLANS[plan]
-    runs = simulate_policy(failure, size, rollouts, seed, alpha=alpha, steps=steps)
+    runs = _policy_runs(failure, size, alpha, steps, rollouts, seed)
     false_rollback, by_test = _false_rollback(alpha, steps, rollouts, seed)
     values = {
         "caught": float((runs["outcome"] == "rolled back").mean()),
@@ -73,6 +71,14 @@ def evaluate_policy(failure: str = "never_flags", size: float | None = None, alp
                               f"{values['decided_at']}{shadow}; users got a median {values['median_exposure']:,} "
                               f"of its answers. A good challenger would be rolled back in {false_rollback:.1%}.")
     return values
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_runs(failure: str, size: float | None, alpha: float, steps: tuple, rollouts: int, seed: int) -> Any:
+    """The simulated rollouts of one setting, kept: coming back to a setting costs nothing (read, never changed)."""
+    from lifecycle.canary.simulate import simulate_policy
+
+    return simulate_policy(failure, size, rollouts, seed, alpha=alpha, steps=steps)
 
 
 @functools.lru_cache(maxsize=32)
@@ -168,6 +174,11 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
         "plan": widgets.Dropdown(options=list(PLANS), value="shadow → 5 → 25 → 50 → 100", description="plan", **wide),
     }
     _fit_slider(controls["size"], failure, default_size)
+    # The good challenger's rollbacks depend on α and the plan only: simulated once for each of their 10
+    # settings here, so a change of any control then runs one simulation (the failure's), not two.
+    for budget in controls["alpha"].options:
+        for steps in PLANS.values():
+            _false_rollback(budget, steps, rollouts, seed)
 
     def compute(failure: str, size: float, alpha: float, plan: str) -> dict[str, Any]:
         return evaluate_policy(failure, None if failure == "good" else size, alpha, plan, rollouts, seed)
