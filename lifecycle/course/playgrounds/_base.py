@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lifecycle.course.playgrounds._figures import LivePlot, show_figure, show_png
 from lifecycle.errors import ConfigError
 
 WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
+__all__ = ["LivePlot", "Playground", "format_value", "log_setting", "show_figure", "show_png", "values_html",
+           "values_text"]
 
 
 def format_value(value: Any) -> str:
@@ -31,68 +34,6 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1_000 else f"{value:.3f}"
     return str(value)
-
-
-def show_figure(output: Any, figure: Any, close: bool = True) -> None:
-    """Replace what an ``Output`` widget shows with one matplotlib figure (None: show nothing), then close it
-    (unless ``close`` is False: a :class:`LivePlot`'s figure is kept and updated in place).
-
-    The outputs are set in one assignment, one message to the page: ``clear_output`` followed by
-    ``append_display_data`` would keep every earlier plot in the widget's state, so each update would
-    send all of them again and grow slower.
-    """
-    if figure is None:
-        output.outputs = ()
-        return
-    import base64
-    import io
-
-    import matplotlib.pyplot as plt
-
-    # Rendered here, once: Jupyter's own formatter saves with bbox_inches="tight", which draws the figure
-    # twice (the draw functions already lay their figures out tightly).
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})  # the fastest level: ~5% larger, -40% time
-    if close:
-        plt.close(figure)
-    data = {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<playground plot>"}
-    output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
-
-
-class LivePlot:
-    """A playground's plot that is built once and then updated in place: what moves is the artists' data.
-
-    Building a figure (axes, ticks, labels, legend, a tight layout) costs more than drawing it; a control
-    change only moves data, so a subclass builds its artists in :meth:`build` (the layout is fixed there)
-    and sets their data in :meth:`refresh`. The figure is not pyplot's (a kernel would show it again at
-    the end of the cell) and has its own Agg canvas, whose renderer and text layouts are reused.
-
-    Call it as a playground's ``draw``: ``plot(values, settings)`` returns the updated figure.
-    """
-
-    figsize: tuple[float, float] = (6.4, 4.8)
-
-    def __init__(self) -> None:
-        self.figure: Any = None
-
-    def __call__(self, values: dict[str, Any], settings: dict[str, Any]) -> Any:
-        if self.figure is None:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-
-            self.figure = Figure(figsize=self.figsize)
-            FigureCanvasAgg(self.figure)
-            self.build(self.figure, values, settings)
-        self.refresh(values, settings)
-        return self.figure
-
-    def build(self, figure: Any, values: dict[str, Any], settings: dict[str, Any]) -> None:
-        """Make the axes and artists (with no data needed yet) and fix the layout."""
-        raise NotImplementedError
-
-    def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
-        """Set the artists' data for these values."""
-        raise NotImplementedError
 
 
 def values_html(values: dict[str, Any], labels: dict[str, str]) -> str:
@@ -209,7 +150,10 @@ class Playground:
         return self.values
 
     def _redraw(self, settings: dict[str, Any]) -> None:
-        show_figure(self.plot, self._draw(self.values, settings), close=not isinstance(self._draw, LivePlot))
+        if isinstance(self._draw, LivePlot):
+            show_png(self.plot, self._draw.png(self.values, settings))
+        else:
+            show_figure(self.plot, self._draw(self.values, settings))
 
     def restore_defaults(self) -> dict[str, Any]:
         """Put every control back to its default, then update once."""

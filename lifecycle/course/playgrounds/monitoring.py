@@ -165,6 +165,17 @@ class WeeklyChecksPlot(LivePlot):
                              bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
             self.retrained = retrained
 
+    def show_text(self, visible: bool) -> bool:
+        # Ticks, labels and title are fixed (the axis limits are); the legend has two versions (text_key).
+        axis = self.axis
+        axis.tick_params(labelbottom=visible, labelleft=visible)
+        for text in (axis.title, axis.xaxis.label, axis.yaxis.label, axis.get_legend()):
+            text.set_visible(visible)
+        return True
+
+    def text_key(self) -> Any:
+        return self.retrained
+
     def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
         table = values["table"]
         for bar, height in zip(self.bars, values["distances"].drop(columns="score").max(axis=1).to_numpy(),
