@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/playgrounds.py [--calls 30] [--rows 20000] [--rows-07 70000] [--run-rows 20000 100000]
 
 Builds each playground from its lesson's state at the lesson's default sizes (02: ``--rows`` transactions,
-the last quarter as the test window; 06: the simulator, 200 rollouts; 07: lesson 07's champion, reference
+the last quarter as the test window; 06: the simulator, 200 rollouts, its good challenger simulated at build
+for every (alpha, plan); 07: lesson 07's champion, reference
 and four scored worlds from ``--rows-07`` January transactions), then changes each control ``--calls``
 times to varied values by setting the widget's value, as the browser does: the time of one change is the
 playground's whole update (the library function, the numbers' HTML, the plot rendered to PNG as in a
@@ -33,15 +34,18 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results" / "playgrounds.json"
 
 
-def timed_changes(playground, name: str, values: list, calls: int) -> dict:
+def timed_changes(playground, name: str, values: list, calls: int, before=None) -> dict:
     """Set control ``name`` to each of ``values`` in turn (``calls`` changes in all; a value equal to the
-    current one is skipped, since the widget sends no change); wall and CPU seconds of each update."""
+    current one is skipped, since the widget sends no change); wall and CPU seconds of each update.
+    ``before()``, if given, runs before each change, untimed."""
     control, walls, cpus = playground.controls[name], [], []
     for value in itertools.islice(itertools.cycle(values), calls * 2):
         if len(walls) == calls:
             break
         if control.value == value:
             continue
+        if before is not None:
+            before()
         wall, cpu = time.perf_counter(), time.process_time()
         control.value = value  # the widget's observer runs the update, as in the browser
         walls.append(time.perf_counter() - wall)
@@ -78,15 +82,22 @@ def features_02(rows: int, seed: int, calls: int) -> dict:
 
 def canary_06(calls: int) -> dict:
     from lifecycle.course.playgrounds import canary_playground
-    from lifecycle.course.playgrounds.canary import PLANS
+    from lifecycle.course.playgrounds.canary import PLANS, _policy_runs
 
-    playground = canary_playground()
-    return {"rollouts_per_update": 200, "controls": {
-        "failure": timed_changes(playground, "failure", ["errors_4x", "flags_10x", "latency_plus_50pct",
-                                                         "precision_minus_5pts", "good", "never_flags"], calls),
-        "size": timed_changes(playground, "size", [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9], calls),
-        "alpha": timed_changes(playground, "alpha", [0.01, 0.02, 0.05, 0.1, 0.2], calls),
-        "plan": timed_changes(playground, "plan", list(PLANS), calls)}}
+    clock = time.perf_counter()
+    playground = canary_playground()  # simulates the good challenger for every (alpha, plan) once
+    build = time.perf_counter() - clock
+    values = {"failure": ["errors_4x", "flags_10x", "latency_plus_50pct", "precision_minus_5pts", "good",
+                          "never_flags"],
+              "size": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9], "alpha": [0.01, 0.02, 0.05, 0.1, 0.2], "plan": list(PLANS)}
+    # As a learner moves them (a setting seen before is kept); then every change a setting never seen (the
+    # failure's rollouts simulated anew: the worst case).
+    controls = {name: timed_changes(playground, name, choices, calls) for name, choices in values.items()}
+    playground.restore_defaults()
+    first = {name: timed_changes(playground, name, choices, calls, before=_policy_runs.cache_clear)
+             for name, choices in values.items()}
+    return {"rollouts_per_update": 200, "build_s": round(build, 2), "controls": controls,
+            "every_setting_new": first}
 
 
 def monitoring_07(rows: int, seed: int, calls: int) -> dict:
@@ -111,8 +122,10 @@ def monitoring_07(rows: int, seed: int, calls: int) -> dict:
                for world, (scenario, strength) in worlds.items()}
     scored = score_periods(champion.model, reference, periods, january, start, weeks,
                            start + pd.Timedelta(days=drift_day))
+    clock = time.perf_counter()
     playground = drift_playground(champion.model, reference, january, start, weeks, drift_day, production_rows, seed,
                                   scored=scored, worlds=worlds)
+    build = time.perf_counter() - clock
     controls = {
         "scenario (the lesson's worlds, scored)": timed_changes(playground, "scenario",
                                                                 ["data_drift", "baseline", "concept_drift"], calls),
@@ -136,7 +149,8 @@ def monitoring_07(rows: int, seed: int, calls: int) -> dict:
     playground.controls["hour_shift"].value = 5
     cached["inflation_pct"] = timed_changes(playground, "inflation_pct", [*inflations, 45], calls)
     controls.update({f"{name} (cached)": value for name, value in cached.items()})
-    return {"production_rows": production_rows, "controls": controls, "new_drift_first_visit": first}
+    return {"production_rows": production_rows, "build_s": round(build, 2), "controls": controls,
+            "new_drift_first_visit": first}
 
 
 def tracking_03(rows: int, seed: int, repeats: int = 2) -> dict:
@@ -215,6 +229,9 @@ def main() -> None:
         flag = "" if figures["p95_s"] <= 0.3 else "  over 0.3 s"
         print(f"{name:<45} p50 {figures['p50_s']:.3f} s  p95 {figures['p95_s']:.3f} s  (CPU p50 "
               f"{figures['cpu_p50_s']:.3f} s, p95 {figures['cpu_p95_s']:.3f} s, {figures['calls']} calls){flag}")
+    for name, figures in results["06"]["every_setting_new"].items():
+        print(f"06 {name}, every setting new: p50 {figures['p50_s']:.3f} s  p95 {figures['p95_s']:.3f} s  (CPU p95 "
+              f"{figures['cpu_p95_s']:.3f} s)")
     for name, figures in results["07"]["new_drift_first_visit"].items():
         print(f"07 {name}, a drift not scored yet: p50 {figures['p50_s']:.2f} s  max {figures['max_s']:.2f} s")
     for run in results["03"]:

@@ -177,7 +177,10 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     shadow_step = np.array([s == SHADOW for s in judged])
     weights = np.array([0 if s == SHADOW else int(s) for s in judged])
     step_most = np.array([plan.step_max_requests(s) for s in judged])
-    evidence = [StepEvidence.empty(int(weights[i]), bool(shadow_step[i]), rollouts) for i in range(len(judged))]
+    # Every step's evidence in one array per field, (step, rollout, arm, ...): a look adds to each rollout's
+    # current step in one indexed sum, and the gates read views of it.
+    store = {name: np.zeros((len(judged), *getattr(StepEvidence.empty(0, False, rollouts), name).shape), np.int64)
+             for name in _FIELDS}
     current, looks_in_step = np.zeros(rollouts, dtype=int), np.zeros(rollouts, dtype=int)
     decided = np.zeros(rollouts, dtype=bool)
     outcome, by_test, looks = np.zeros(rollouts, dtype=int), np.zeros(rollouts, dtype=bool), np.zeros(rollouts, int)
@@ -201,30 +204,29 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         in_split = np.flatnonzero(active & ~shadow_now)
         stable_part = _sample_arm(rng, stable_users[running], stable_requests[running], stable, traffic, None, None,
                                   bins)
-        at = {row: i for i, row in enumerate(running)}
-        shadow_rows = np.array([at[r] for r in in_shadow], dtype=int)
+        shadow_rows = np.searchsorted(running, in_shadow)  # where the shadow rows are among the running ones
         # The shadow canary sees stable's very visits; in a split step it has its own users.
         paired = _sample_arm(rng, stable_users[in_shadow], stable_requests[in_shadow], canary, traffic,
                              stable_part["_detected"][shadow_rows], stable_part["_fraud"][shadow_rows], bins)
         split = _sample_arm(rng, canary_users[in_split], canary_requests[in_split], canary, traffic, None, None, bins)
-        for name in _FIELDS:
-            for index, step in enumerate(evidence):
-                values = getattr(step, name)
-                for rows_here, sample, arm in ((in_shadow, paired, CANARY_ARM), (in_split, split, CANARY_ARM),
-                                               (running, stable_part, STABLE_ARM)):
-                    here = current[rows_here] == index
-                    if here.any():
-                        values[rows_here[here], arm] += sample[name][here]
+        for rows_here, sample, arm in ((in_shadow, paired, CANARY_ARM), (in_split, split, CANARY_ARM),
+                                       (running, stable_part, STABLE_ARM)):
+            if len(rows_here):
+                for name in _FIELDS:  # each (step, rollout) once per arm: no repeated index in the sum
+                    store[name][current[rows_here], rows_here, arm] += sample[name]
         sent_in_step += size_now
         canary_answers += canary_requests.astype(np.int64)
         exposure += np.where(shadow_now, 0, canary_requests).astype(np.int64)
         requests += size_now
         looks += active
-        # Only the rollouts still running are judged (the others keep their decision).
-        judged_now = [StepEvidence(e.weight, e.shadow, *(getattr(e, name)[active] for name in _FIELDS))
-                      for e in evidence]
+        # Only the rollouts still running are judged (the others keep their decision), on the steps they have
+        # reached: a later step holds no evidence of theirs yet, and an empty step adds nothing to any gate.
+        reached = int(current[active].max()) + 1
+        now = {name: store[name][:reached, active] for name in _FIELDS}
+        judged_now = [StepEvidence(int(weights[i]), bool(shadow_step[i]), *(now[name][i] for name in _FIELDS))
+                      for i in range(reached)]
         codes = [gate.evaluate(judged_now, plan.max_looks)[0] for gate in gates]
-        step_canary = np.stack([e.requests[:, CANARY_ARM] for e in evidence])[current, rows]
+        step_canary = store["requests"][current, rows, CANARY_ARM]
         verdict = np.full(rollouts, HOLD)
         verdict[active] = combine_verdicts(codes, step_canary[active], plan.min_canary_requests)
         last_codes[:, active] = np.stack(codes)

@@ -123,21 +123,25 @@ def weekly_performance(scores: Sequence[float], threshold: float, probabilities:
     expected = weekly_expected_confusion(np.asarray(probabilities)[inside], flagged[inside], week[inside], weeks)
     truth = arrivals["is_fraud"].to_numpy()
     # When each row first has a label (for the coverage), as sorted numbers: one search per week, not one pass.
-    first = arrivals[["reviewed_at", "chargeback_at", "matures_at"]].min(axis=1).to_numpy()
+    # (np.fmin skips NaT as DataFrame.min(axis=1) does, at a fraction of its cost.)
+    first = np.fmin.reduce([arrivals[column].to_numpy() for column in ("reviewed_at", "chargeback_at", "matures_at")])
     first = np.sort(first[inside])  # NaT (never labelled) sorts last
     flags = np.flatnonzero(flagged & inside)  # few: the realised precision looks only at them
+    flag_week, flag_arrivals, flag_truth = week[flags], arrivals.iloc[flags], truth[flags]
+    rows_per_week = np.bincount(week[inside], minlength=weeks)
+    so_far = np.cumsum(rows_per_week)
     rows = []
     for w, day in enumerate(check_days(start, weeks)):
-        window = flags[(week[flags] > w - label_weeks) & (week[flags] <= w)]
-        labelled, label = labels_as_of(arrivals.iloc[window], day)
-        so_far = int((week[inside] <= w).sum())
-        this_week = (week == w) & flagged
-        rows.append({"week": w + 1, "check_day": day, "rows": int((week == w).sum()), "flags": int(this_week.sum()),
+        window = (flag_week > w - label_weeks) & (flag_week <= w)
+        labelled, label = labels_as_of(flag_arrivals, day)  # all the flags at once: cheaper than one slice a week
+        labelled, label = labelled[window], label[window]
+        this_week = flag_week == w
+        rows.append({"week": w + 1, "check_day": day, "rows": int(rows_per_week[w]), "flags": int(this_week.sum()),
                      "estimated_precision": expected["precision"][w], "estimated_se": expected["precision_se"][w],
                      "labelled_flags": int(labelled.sum()), "true_flags": int(label[labelled].sum()),
                      "realised_precision": label[labelled].mean() if labelled.any() else np.nan,
-                     "label_coverage": _coverage(first, np.datetime64(day), so_far),
-                     "precision": truth[this_week].mean() if this_week.any() else np.nan})
+                     "label_coverage": _coverage(first, np.datetime64(day), int(so_far[w])),
+                     "precision": flag_truth[this_week].mean() if this_week.any() else np.nan})
     return pd.DataFrame(rows)
 
 

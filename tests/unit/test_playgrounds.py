@@ -294,3 +294,50 @@ def test_the_07_playground_computes_a_new_drift_once_saying_so_and_resets(monito
     assert playground.settings == playground.defaults
     assert shown(playground) == expected(first, playground.labels)
     assert controls["inflation_pct"].disabled
+
+
+def shown_pixels(playground) -> np.ndarray:
+    """The plot the widget shows, as an RGBA array."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = base64.b64decode(playground.plot.outputs[0]["data"]["image/png"])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def full_draw_pixels(plot) -> np.ndarray:
+    """The same figure drawn whole (text too), as a new figure would be."""
+    plot.show_text(True)
+    plot.figure.canvas.draw()
+    pixels = np.array(plot.figure.canvas.buffer_rgba())
+    plot.show_text(False)
+    return pixels
+
+
+def test_the_07_plot_updated_in_place_is_the_image_a_full_draw_gives(monitored):
+    from lifecycle.course.playgrounds.monitoring import WeeklyChecksPlot
+
+    playground = drift_playground(monitored.model, monitored.reference, monitored.january, monitored.start,
+                                  monitored.weeks, monitored.drift_day, monitored.rows, SEED, scored=monitored.scored,
+                                  worlds=monitored.worlds)
+    plot = playground._draw
+    assert isinstance(plot, WeeklyChecksPlot)
+    first = shown_pixels(playground)
+    for name, value in (("scenario", "baseline"), ("review_days", 14.0), ("scenario", "concept_drift"),
+                        ("new_tactics_pct", 100), ("reviewed_pct", 100), ("chargeback_days", 80)):
+        playground.controls[name].value = value
+        assert np.array_equal(shown_pixels(playground), full_draw_pixels(plot)), f"after {name} = {value}"
+    playground.restore_defaults()
+    assert np.array_equal(shown_pixels(playground), first), "Reset shows the first image again"
+
+
+def test_the_06_plot_updated_in_place_returns_to_its_first_image_on_reset():
+    playground = canary_playground(rollouts=40)
+    first = shown_pixels(playground)
+    for name, value in (("failure", "errors_4x"), ("plan", "5 → 25 → 50 → 100"), ("failure", "good")):
+        playground.controls[name].value = value
+        assert not np.array_equal(shown_pixels(playground), first), f"{name} = {value} shows another rollout"
+    playground.restore_defaults()
+    assert np.array_equal(shown_pixels(playground), first), "Reset shows the first image again"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from lifecycle.course.playgrounds._base import Playground
+from lifecycle.course.playgrounds._base import LivePlot, Playground
 
 LABELS = {"caught": "rollouts that rolled the challenger back", "caught_by_test": "… by a gate's test",
           "false_rollback": "good challenger rolled back",
@@ -42,10 +42,8 @@ def evaluate_policy(failure: str = "never_flags", size: float | None = None, alp
         rollouts: simulated rollouts per kind.
         seed: the random seed (the same settings give the same numbers).
     """
-    from lifecycle.canary.simulate import simulate_policy
-
     steps = PLANS[plan]
-    runs = simulate_policy(failure, size, rollouts, seed, alpha=alpha, steps=steps)
+    runs = _policy_runs(failure, size, alpha, steps, rollouts, seed)
     false_rollback, by_test = _false_rollback(alpha, steps, rollouts, seed)
     values = {
         "caught": float((runs["outcome"] == "rolled back").mean()),
@@ -75,6 +73,14 @@ def evaluate_policy(failure: str = "never_flags", size: float | None = None, alp
     return values
 
 
+@functools.lru_cache(maxsize=64)
+def _policy_runs(failure: str, size: float | None, alpha: float, steps: tuple, rollouts: int, seed: int) -> Any:
+    """The simulated rollouts of one setting, kept: coming back to a setting costs nothing (read, never changed)."""
+    from lifecycle.canary.simulate import simulate_policy
+
+    return simulate_policy(failure, size, rollouts, seed, alpha=alpha, steps=steps)
+
+
 @functools.lru_cache(maxsize=32)
 def _false_rollback(alpha: float, steps: tuple, rollouts: int, seed: int) -> tuple[float, float]:
     """A good challenger's rollback rate for a policy, and the part of it a gate's test decided (the rest is
@@ -99,26 +105,47 @@ def _describe(failure: str, size: float | None) -> str:
     return f"flags as often but with precision {size * 100:.0f} points lower"
 
 
-def _draw(values: dict[str, Any], settings: dict[str, Any]) -> Any:
-    import matplotlib.pyplot as plt
+_COLOURS = {"advance": "#1e7b34", "hold": "#8c8c8c", "rollback": "#c0392b"}
+_ALL_STEPS = ["shadow", "5%", "25%", "50%", "100%"]
 
-    timeline = values["timeline"]
-    steps = list(dict.fromkeys(["shadow", "5%", "25%", "50%", "100%"] if settings["plan"].startswith("shadow")
-                               else ["5%", "25%", "50%", "100%"]))
-    figure, axis = plt.subplots(figsize=(6.5, 2.8))
-    colours = {"advance": "#1e7b34", "hold": "#8c8c8c", "rollback": "#c0392b"}
-    x = [look["requests"] for look in timeline]
-    y = [steps.index(look["step"]) for look in timeline]
-    axis.step(x, y, where="post", color="#3b6ea5", lw=1.2)
-    for verdict, colour in colours.items():
-        chosen = [(a, b) for a, b, look in zip(x, y, timeline, strict=True) if look["verdict"] == verdict]
-        if chosen:
-            axis.scatter(*zip(*chosen, strict=True), color=colour, s=30, zorder=3, label=verdict)
-    axis.set_yticks(range(len(steps)), steps)
-    axis.set(xlabel="requests in the rollout", ylabel="step", title="One simulated rollout, look by look")
-    axis.legend(fontsize=8, loc="upper left")
-    figure.tight_layout()
-    return figure
+
+class TimelinePlot(LivePlot):
+    """One simulated rollout, look by look: the step it is at against the requests so far, each look's
+    verdict a dot. Built once; an update moves the line and the dots (see :class:`LivePlot`)."""
+
+    figsize = (6.5, 2.8)
+
+    def build(self, figure: Any, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        import numpy as np
+
+        self.axis = axis = figure.add_subplot()
+        (self.line,) = axis.step([], [], where="post", color="#3b6ea5", lw=1.2)
+        self.dots = {verdict: axis.scatter(np.empty(0), np.empty(0), color=colour, s=30, zorder=3, label=verdict)
+                     for verdict, colour in _COLOURS.items()}
+        axis.set(xlabel="requests in the rollout", ylabel="step", title="One simulated rollout, look by look")
+        axis.set_yticks(range(len(_ALL_STEPS)), _ALL_STEPS)  # the widest labels: the layout fits every plan
+        self.shown: tuple[str, ...] = ()
+        figure.tight_layout()
+
+    def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        import numpy as np
+
+        timeline, axis = values["timeline"], self.axis
+        steps = _ALL_STEPS if settings["plan"].startswith("shadow") else _ALL_STEPS[1:]
+        x = np.array([look["requests"] for look in timeline], dtype=float)
+        y = np.array([steps.index(look["step"]) for look in timeline], dtype=float)
+        verdicts = np.array([look["verdict"] for look in timeline])
+        self.line.set_data(x, y)
+        for verdict, dots in self.dots.items():
+            dots.set_offsets(np.column_stack([x, y])[verdicts == verdict])
+        axis.set_autoscale_on(True)
+        axis.relim()
+        axis.autoscale_view()
+        axis.set_yticks(range(len(steps)), steps)
+        shown = tuple(verdict for verdict in _COLOURS if (verdicts == verdict).any())
+        if shown != self.shown:  # the legend names the verdicts this rollout had
+            axis.legend(handles=[self.dots[verdict] for verdict in shown], fontsize=8, loc="upper left")
+            self.shown = shown
 
 
 def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollouts: int = 200, seed: int = 0,
@@ -147,6 +174,11 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
         "plan": widgets.Dropdown(options=list(PLANS), value="shadow → 5 → 25 → 50 → 100", description="plan", **wide),
     }
     _fit_slider(controls["size"], failure, default_size)
+    # The good challenger's rollbacks depend on α and the plan only: simulated once for each of their 10
+    # settings here, so a change of any control then runs one simulation (the failure's), not two.
+    for budget in controls["alpha"].options:
+        for steps in PLANS.values():
+            _false_rollback(budget, steps, rollouts, seed)
 
     def compute(failure: str, size: float, alpha: float, plan: str) -> dict[str, Any]:
         return evaluate_policy(failure, None if failure == "good" else size, alpha, plan, rollouts, seed)
@@ -155,7 +187,7 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
         if name == "failure":
             _fit_slider(controls["size"], value, KINDS[value][1])
 
-    return Playground("Try it: the canary policy", controls, LABELS, compute, _draw,
+    return Playground("Try it: the canary policy", controls, LABELS, compute, TimelinePlot(),
                       css="lifecycle-playground-canary", adjust=adjust, lesson="06", tracking=settings)
 
 

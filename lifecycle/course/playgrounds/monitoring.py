@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lifecycle.course.playgrounds._base import Playground
+from lifecycle.course.playgrounds._base import LivePlot, Playground
 from lifecycle.course.playgrounds.drift_periods import SCENARIOS, DriftSetting, DriftWorlds, drift_worlds
 
 LABELS = {"retrain_day": "the policy first says retrain on", "days_to_retrain": "… days after the drift began",
@@ -130,29 +130,66 @@ def _sentence(values: dict[str, Any], drift: DriftSetting, delay: Any) -> str:
     return first + decision + labels
 
 
-def _draw(values: dict[str, Any], settings: dict[str, Any]) -> Any:
-    import matplotlib.pyplot as plt
+class WeeklyChecksPlot(LivePlot):
+    """The weekly checks: each week's largest drift distance (bars), the estimated, realised and true
+    precision (lines), the reference's, and the first retrain. Built once for the period's weeks; an update
+    sets the bars' heights and the lines' values (see :class:`LivePlot`)."""
 
-    table = values["table"]
-    week = table["week"].to_numpy()
-    after = week[(table["check_day"] > values["drift_start"]).to_numpy()]
-    figure, axis = plt.subplots(figsize=(8.5, 3.2))
-    # Drift distances and precisions share the axis: both run from 0 to 1 (one axis draws faster than two).
-    axis.bar(week, values["distances"].drop(columns="score").max(axis=1).to_numpy(), width=0.6, color="green",
-             alpha=0.25, label="largest drift distance")
-    axis.axvspan(after.min() - 0.5, week.max() + 0.5, color="orange", alpha=0.08)
-    axis.plot(week, table["estimated_precision"], "o-", label="estimated precision (CBPE)")
-    axis.plot(week, table["realised_precision"], "s-", label="realised (labels so far)")
-    axis.plot(week, table["precision"], "--", color="grey", label="truth (hindsight)")
-    axis.axhline(values["reference_precision"], color="black", lw=0.8, ls=":", label="reference")
-    retrain = table.loc[table["action"] == "retrain", "week"]
-    if len(retrain):
-        axis.axvline(retrain.iloc[0], color="red", label="first retrain")
-    axis.set(ylim=(0, 1.05), xlim=(0.4, week.max() + 0.6), xticks=week, xlabel="weekly check (shaded: after the drift)",
-             ylabel="precision, distance", title="The weekly checks")
-    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    figure.tight_layout()
-    return figure
+    figsize = (8.5, 3.2)
+
+    def build(self, figure: Any, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        table = values["table"]
+        self.week = week = table["week"].to_numpy()
+        after = week[(table["check_day"] > values["drift_start"]).to_numpy()]  # the period's, whatever the drift
+        self.axis = axis = figure.add_subplot()
+        # Drift distances and precisions share the axis: both run from 0 to 1 (one axis draws faster than two).
+        self.bars = axis.bar(week, [0.0] * len(week), width=0.6, color="green", alpha=0.25,
+                             label="largest drift distance")
+        axis.axvspan(after.min() - 0.5, week.max() + 0.5, color="orange", alpha=0.08)
+        (self.estimated,) = axis.plot(week, table["estimated_precision"], "o-", label="estimated precision (CBPE)")
+        (self.realised,) = axis.plot(week, table["realised_precision"], "s-", label="realised (labels so far)")
+        (self.truth,) = axis.plot(week, table["precision"], "--", color="grey", label="truth (hindsight)")
+        self.reference = axis.axhline(values["reference_precision"], color="black", lw=0.8, ls=":", label="reference")
+        self.retrain = axis.axvline(week[0], color="red", label="first retrain")
+        axis.set(ylim=(0, 1.05), xlim=(0.4, week.max() + 0.6), xticks=week,
+                 xlabel="weekly check (shaded: after the drift)", ylabel="precision, distance",
+                 title="The weekly checks")
+        self.retrained: bool | None = None
+        self._legend(True)  # the layout makes room for the longest legend
+        figure.tight_layout()
+
+    def _legend(self, retrained: bool) -> None:
+        if retrained != self.retrained:
+            lines = [self.estimated, self.realised, self.truth, self.reference] + [self.retrain] * retrained
+            self.axis.legend(handles=[*lines, self.bars], loc="center left",  # lines first, as matplotlib orders
+                             bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+            self.retrained = retrained
+
+    def show_text(self, visible: bool) -> bool:
+        # Ticks, labels and title are fixed (the axis limits are); the legend has two versions (text_key).
+        axis = self.axis
+        axis.tick_params(labelbottom=visible, labelleft=visible)
+        for text in (axis.title, axis.xaxis.label, axis.yaxis.label, axis.get_legend()):
+            text.set_visible(visible)
+        return True
+
+    def text_key(self) -> Any:
+        return self.retrained
+
+    def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
+        table = values["table"]
+        for bar, height in zip(self.bars, values["distances"].drop(columns="score").max(axis=1).to_numpy(),
+                               strict=True):
+            bar.set_height(height)
+        for line, column in ((self.estimated, "estimated_precision"), (self.realised, "realised_precision"),
+                             (self.truth, "precision")):
+            line.set_ydata(table[column].to_numpy(dtype=float))
+        self.reference.set_ydata([values["reference_precision"]] * 2)
+        retrain = table.loc[table["action"] == "retrain", "week"]
+        if len(retrain):
+            self.retrain.set_xdata([retrain.iloc[0]] * 2)
+        self.retrain.set_visible(bool(len(retrain)))
+        self._legend(bool(len(retrain)))
 
 
 def drift_playground(model: Any, reference: Any, history: pd.DataFrame, start: str | pd.Timestamp, weeks: int,
@@ -208,9 +245,9 @@ def drift_playground(model: Any, reference: Any, history: pd.DataFrame, start: s
                 "coming back to it later is instant.")
 
     _enable(controls, first.scenario)
-    return Playground("Try it: drift by hand", controls, LABELS, lambda **s: evaluate_drift(state, **s), _draw,
-                      css="lifecycle-playground-monitoring", adjust=adjust, pending=pending, lesson="07",
-                      tracking=settings)
+    return Playground("Try it: drift by hand", controls, LABELS, lambda **s: evaluate_drift(state, **s),
+                      WeeklyChecksPlot(), css="lifecycle-playground-monitoring", adjust=adjust, pending=pending,
+                      lesson="07", tracking=settings)
 
 
 def _drift_of(setting: dict[str, Any]) -> DriftSetting:
