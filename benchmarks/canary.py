@@ -11,8 +11,8 @@ three. The subtle kinds (latency +50%, precision 5 points lower) are reported as
 comes with its exact 95% interval over the rollouts. The same policy without a shadow step is run
 alongside, at the same traffic and at ten times the traffic per step.
 
-Speed: all six kinds at ``--rollouts`` each (target <= 10 s), and one kind at 300 rollouts (the
-playground's budget: <= 0.3 s), best of ``--repeats``, in wall and CPU seconds, with the load average
+Speed: all six kinds at ``--rollouts`` each (target <= 10 s), and one kind at 300 rollouts (more
+than the playground's 200 per setting: <= 0.3 s), best of ``--repeats``, in wall and CPU seconds, with the load average
 (other users' work on a shared machine stretches the wall time, not the CPU time). Writes
 benchmarks/results/canary.json.
 """
