@@ -2,11 +2,13 @@
 
 The log stores one SQLite row per *segment*: the predictions one group commit wrote (the requests
 in flight together, or one backfill), column by column. Every answered request encodes its rows
-before it is answered, on the server's event loop, so encoding does no per-field Python work: the
-transactions are serialised by pydantic-core's JSON encoder in one call (as the server parsed
-them: timestamps as ISO text, in UTC), the numbers and the features are packed into float64
-arrays by NumPy. Writing a segment then binds 8 parameters, whatever its number of rows, where a
-row per prediction bound 16 per prediction and kept a B-tree key for each.
+before it is answered, on the server's event loop, so encoding does no per-row Python work: the
+scorer hands over a request as arrays (a :class:`~lifecycle.serving.scorer.ScoredBatch`: the
+scores and the feature matrix it computed, no object per row), the transactions are serialised
+by pydantic-core's JSON encoder in one call (as the server parsed them: timestamps as ISO text,
+in UTC), and the arrays are stored as their float64 bytes. Writing a segment then binds 8
+parameters, whatever its number of rows, where a row per prediction bound 16 per prediction and
+kept a B-tree key for each.
 
 Reading decodes the segments a window overlaps into one frame; a retried request (the same
 transaction id at the same time, logged twice) counts once, the first copy logged.

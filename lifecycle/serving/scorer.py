@@ -11,6 +11,11 @@ two requests can never interleave inside it, whether they come from the REST ser
 (``score_now``). The predict call runs outside the lock: on the event loop it is shared through
 :class:`MicroBatcher`; in a worker thread it runs at once (the compiled predictor releases the GIL).
 
+A sink (``on_prediction``; the prediction log of lesson 07) is given each answered request as a
+:class:`ScoredBatch`: the feature matrix the model was given and the scores it returned, computed
+once per request, which the log stores whole; a sink that wants :class:`PredictionRecord` objects
+reads it as a sequence of them.
+
 Taught in notebooks/05_serving.ipynb.
 """
 
@@ -95,7 +100,7 @@ class FraudScorer:
         served: a ``lifecycle.tracking.ServedModel`` (model, threshold, name, version, uri, history).
         predictor: ``auto``, ``compiled`` or ``sklearn`` (see :func:`compile_predictor`).
         micro_batching: gather concurrent single requests into one predict call.
-        on_prediction: optional sink called with the records of every answered request.
+        on_prediction: optional sink called with every answered request's :class:`ScoredBatch`.
 
     Raises:
         ConfigError: the model needs features the server cannot compute, or an unknown predictor.
