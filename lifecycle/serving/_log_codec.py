@@ -2,11 +2,13 @@
 
 The log stores one SQLite row per *segment*: the predictions one group commit wrote (the requests
 in flight together, or one backfill), column by column. Every answered request encodes its rows
-before it is answered, on the server's event loop, so encoding does no per-field Python work: the
-transactions are serialised by pydantic-core's JSON encoder in one call (as the server parsed
-them: timestamps as ISO text, in UTC), the numbers and the features are packed into float64
-arrays by NumPy. Writing a segment then binds 8 parameters, whatever its number of rows, where a
-row per prediction bound 16 per prediction and kept a B-tree key for each.
+before it is answered, on the server's event loop, so encoding does no per-row Python work: the
+scorer hands over a request as arrays (a :class:`~lifecycle.serving.scorer.ScoredBatch`: the
+scores and the feature matrix it computed, no object per row), the transactions are serialised
+by pydantic-core's JSON encoder in one call (as the server parsed them: timestamps as ISO text,
+in UTC), and the arrays are stored as their float64 bytes. Writing a segment then binds 8
+parameters, whatever its number of rows, where a row per prediction bound 16 per prediction and
+kept a B-tree key for each.
 
 Reading decodes the segments a window overlaps into one frame; a retried request (the same
 transaction id at the same time, logged twice) counts once, the first copy logged.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,7 +65,11 @@ class Segment:
 
 
 class RecordEncoder:
-    """Turns a request's :class:`~lifecycle.serving.scorer.PredictionRecord` objects into a :class:`Segment`.
+    """Turns a request's predictions into a :class:`Segment`.
+
+    The server hands it a :class:`~lifecycle.serving.scorer.ScoredBatch` (its arrays are encoded
+    whole: a few calls per request, whatever its rows); any other sequence of
+    :class:`~lifecycle.serving.scorer.PredictionRecord` objects is read record by record.
 
     Args:
         feature_columns: the order the log stores features in (its ``meta`` table's).
@@ -74,24 +81,45 @@ class RecordEncoder:
         self.source = source
         self._checked = False
 
-    def __call__(self, records: list[Any]) -> Segment:
+    def __call__(self, records: Sequence[Any]) -> Segment:
+        if isinstance(getattr(records, "scores", None), np.ndarray):
+            return self._batch(records)
+        records = list(records)
         count, width = len(records), len(self.feature_columns)
+        self._check(tuple(records[0].features))
+        features = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_features, records))),
+                               dtype="<f8", count=count * width)
+        numbers = np.fromiter(itertools.chain.from_iterable(map(_numbers, records)), dtype="<f8", count=count * 3)
+        return self._segment(list(map(_transaction, records)), to_json(list(map(_model, records))), numbers,
+                             features)
+
+    def _batch(self, batch: Any) -> Segment:
+        """A :class:`~lifecycle.serving.scorer.ScoredBatch`: its arrays as they are."""
+        self._check(tuple(batch.feature_columns))
+        count = len(batch.transactions)
+        numbers = np.empty((count, len(NUMBERS)), dtype="<f8")
+        numbers[:, 0] = batch.served_at
+        numbers[:, 1] = batch.scores
+        numbers[:, 2] = batch.decisions
+        model = to_json([batch.model_name, batch.model_version])
+        models = b"[" + b",".join(itertools.repeat(model, count)) + b"]"
+        return self._segment(batch.transactions, models, numbers, np.ascontiguousarray(batch.features, dtype="<f8"))
+
+    def _check(self, columns: tuple[str, ...]) -> None:
         if not self._checked:  # every record of a server comes from the same code: check its order once
-            if tuple(records[0].features) != self.feature_columns:
-                raise SchemaError(f"the server computes the features {list(records[0].features)}; the prediction "
+            if columns != self.feature_columns:
+                raise SchemaError(f"the server computes the features {list(columns)}; the prediction "
                                   f"log stores {list(self.feature_columns)}: give the server a new log file")
             self._checked = True
-        transactions = list(map(_transaction, records))
+
+    def _segment(self, transactions: list[dict], models: bytes, numbers: np.ndarray, features: np.ndarray) -> Segment:
         stamps = list(map(_stamp, transactions))
         try:
             first, last = min(stamps), max(stamps)
         except TypeError:  # text and datetime objects mixed: compare them as the log's text
             first, last = min(map(iso, stamps)), max(map(iso, stamps))
-        features = np.fromiter(itertools.chain.from_iterable(map(dict.values, map(_features, records))),
-                               dtype="<f8", count=count * width)
-        numbers = np.fromiter(itertools.chain.from_iterable(map(_numbers, records)), dtype="<f8", count=count * 3)
-        return Segment(count, iso(first), iso(last), self.source, to_json(transactions, fallback=_text),
-                       to_json(list(map(_model, records))), numbers.tobytes(), features.tobytes())
+        return Segment(len(transactions), iso(first), iso(last), self.source, to_json(transactions, fallback=_text),
+                       models, numbers.tobytes(), features.tobytes())
 
 
 def merge(segments: list[Segment]) -> Segment:

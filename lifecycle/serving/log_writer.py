@@ -41,7 +41,7 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -163,7 +163,7 @@ class PredictionLogWriter:
             raise PredictionLogUnavailable(f"the prediction log is behind ({self._room.held:,} rows waiting to be "
                                            f"written{'; it ' + trouble if trouble else ''})") from None
 
-    def __call__(self, records: list[Any]) -> None:
+    def __call__(self, records: Sequence[Any]) -> None:
         """The sink: add the records' rows to this turn's group (on an event loop), or write them now.
 
         Raises:

@@ -11,14 +11,20 @@ two requests can never interleave inside it, whether they come from the REST ser
 (``score_now``). The predict call runs outside the lock: on the event loop it is shared through
 :class:`MicroBatcher`; in a worker thread it runs at once (the compiled predictor releases the GIL).
 
+A sink (``on_prediction``; the prediction log of lesson 07) is given each answered request as a
+:class:`ScoredBatch`: the feature matrix the model was given and the scores it returned, computed
+once per request, which the log stores whole; a sink that wants :class:`PredictionRecord` objects
+reads it as a sequence of them.
+
 Taught in notebooks/05_serving.ipynb.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +48,49 @@ class PredictionRecord:
     served_at: float
 
 
-# Called with every request's records (one for /predict, many for a batch), on the REST server's
-# event loop or a gRPC worker thread: keep it fast and thread-safe, or hand the records to a queue.
-PredictionSink = Callable[[list[PredictionRecord]], None]
+class ScoredBatch(Sequence[PredictionRecord]):
+    """One request's predictions, as the arrays the scorer computed them in.
+
+    A sink reads it as a sequence of :class:`PredictionRecord` (each built when it is read), or
+    takes the arrays whole: the prediction log encodes a batch of 1,000 rows in a few calls, where a
+    record per row cost it more Python than the rest of its work.
+
+    Attributes:
+        transactions: the transactions as scored (validated, as plain dicts), in order.
+        features: float64, one row per transaction, one column per name in ``feature_columns``.
+        scores: float64 probabilities; ``decisions`` is ``scores >= threshold``.
+    """
+
+    __slots__ = ("transactions", "features", "feature_columns", "scores", "threshold", "model_name",
+                 "model_version", "served_at")
+
+    def __init__(self, transactions: list[dict[str, Any]], features: np.ndarray, feature_columns: tuple[str, ...],
+                 scores: np.ndarray, threshold: float, model_name: str, model_version: str, served_at: float) -> None:
+        self.transactions, self.features, self.feature_columns = transactions, features, feature_columns
+        self.scores, self.threshold = scores, threshold
+        self.model_name, self.model_version, self.served_at = model_name, model_version, served_at
+
+    @property
+    def decisions(self) -> np.ndarray:
+        """The decisions (booleans), one per transaction."""
+        return self.scores >= self.threshold
+
+    def __len__(self) -> int:
+        return len(self.transactions)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        score = float(self.scores[index])
+        return PredictionRecord(self.transactions[index], dict(zip(self.feature_columns, self.features[index].tolist(),
+                                                                   strict=True)),
+                                score, score >= self.threshold, self.threshold, self.model_name, self.model_version,
+                                self.served_at)
+
+
+# Called with every request's records (a ScoredBatch: one for /predict, many for a batch), on the REST
+# server's event loop or a gRPC worker thread: keep it fast and thread-safe, or hand them to a queue.
+PredictionSink = Callable[[Sequence[PredictionRecord]], None]
 
 
 class FraudScorer:
@@ -54,7 +100,7 @@ class FraudScorer:
         served: a ``lifecycle.tracking.ServedModel`` (model, threshold, name, version, uri, history).
         predictor: ``auto``, ``compiled`` or ``sklearn`` (see :func:`compile_predictor`).
         micro_batching: gather concurrent single requests into one predict call.
-        on_prediction: optional sink called with the records of every answered request.
+        on_prediction: optional sink called with every answered request's :class:`ScoredBatch`.
 
     Raises:
         ConfigError: the model needs features the server cannot compute, or an unknown predictor.
@@ -65,6 +111,10 @@ class FraudScorer:
         self.served = served
         self.threshold = float(served.threshold)
         self.columns = model_feature_order(served.model, FEATURE_COLUMNS)
+        self.feature_columns = tuple(FEATURE_COLUMNS)  # what the state computes, in this order
+        # The model's columns as places in a row of all features: one indexing call per batch.
+        self._model_places = (None if tuple(self.columns) == self.feature_columns
+                              else np.asarray([self.feature_columns.index(name) for name in self.columns]))
         history = getattr(served, "history", None)
         self.history_rows = 0 if history is None else len(history)
         self.state = FeatureState().fit(history) if self.history_rows else FeatureState()
@@ -102,22 +152,33 @@ class FraudScorer:
         """Score transactions in order, each seeing the earlier ones as its user's past; one predict call."""
         with self._state_lock:  # one batch is one uninterrupted stretch of each user's history
             features = [self.state.score_and_update(transaction) for transaction in transactions]
-        rows = np.asarray([[row[name] for name in self.columns] for row in features], dtype=np.float64)
-        probabilities = self.predictor.predict_proba(rows).tolist()
-        return self._answer(transactions, features, probabilities)
+        matrix = self._matrix(features)
+        rows = matrix if self._model_places is None else matrix[:, self._model_places]
+        scores = np.asarray(self.predictor.predict_proba(rows), dtype=np.float64)
+        return self._answer(transactions, matrix, scores)
 
-    def _answer(self, transactions: list[dict[str, Any]], features: list[dict[str, float]],
-                probabilities: list[float]) -> list[dict[str, Any]]:
+    def _matrix(self, features: list[dict[str, float]]) -> np.ndarray:
+        """The feature rows as one float64 matrix, columns in :attr:`feature_columns` order."""
+        width = len(self.feature_columns)
+        if tuple(features[0]) == self.feature_columns:  # the state's own order: read the values in C
+            flat = itertools.chain.from_iterable(map(dict.values, features))
+        else:
+            flat = (row[name] for row in features for name in self.feature_columns)
+        return np.fromiter(flat, dtype=np.float64, count=len(features) * width).reshape(len(features), width)
+
+    def _answer(self, transactions: list[dict[str, Any]], features: np.ndarray | list[dict[str, float]],
+                scores: np.ndarray | list[float]) -> list[dict[str, Any]]:
         name, version, threshold = self.served.name, str(self.served.version), self.threshold
+        probabilities = scores.tolist() if isinstance(scores, np.ndarray) else scores
         answers = [{"transaction_id": transaction.get("transaction_id"), "fraud_probability": probability,
                     "is_fraud": probability >= threshold, "threshold": threshold, "model_name": name,
                     "model_version": version}
                    for transaction, probability in zip(transactions, probabilities, strict=True)]
         if self.on_prediction is not None:
-            now = time.time()
-            self.on_prediction([PredictionRecord(transaction, row, answer["fraud_probability"], answer["is_fraud"],
-                                                 threshold, name, version, now)
-                                for transaction, row, answer in zip(transactions, features, answers, strict=True)])
+            matrix = features if isinstance(features, np.ndarray) else self._matrix(features)
+            self.on_prediction(ScoredBatch(transactions, matrix, self.feature_columns,
+                                           np.asarray(probabilities, dtype=np.float64), threshold, name, version,
+                                           time.time()))
         return answers
 
     def metadata(self) -> dict[str, Any]:

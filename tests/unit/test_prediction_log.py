@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,7 +21,7 @@ from lifecycle.features import FEATURE_COLUMNS
 from lifecycle.serving.log_writer import PredictionLogUnavailable, PredictionLogWriter
 from lifecycle.serving.prediction_log import INPUT_COLUMNS, PredictionLog
 from lifecycle.serving.schema import Transaction
-from lifecycle.serving.scorer import PredictionRecord
+from lifecycle.serving.scorer import PredictionRecord, ScoredBatch
 
 
 def records(transactions: pd.DataFrame, model_version: str = "1") -> list[PredictionRecord]:
@@ -122,6 +123,29 @@ def test_the_sink_outside_an_event_loop_returns_once_its_rows_are_committed(tmp_
         thread.join()
     assert unlogged == [] and writer.written == 300 and reader.count() == 300
     writer.close()
+
+
+def scored_batch(transactions: pd.DataFrame) -> ScoredBatch:
+    """The rows of :func:`records` as the scorer hands a batch to its sink: arrays, no record per row."""
+    rows = records(transactions)
+    return ScoredBatch([record.transaction for record in rows],
+                       np.array([list(record.features.values()) for record in rows]), tuple(FEATURE_COLUMNS),
+                       np.array([record.fraud_probability for record in rows]), 0.5, "fraud-detector", "1", 1.0)
+
+
+def test_a_batch_handed_as_arrays_is_logged_as_its_records_are(tmp_path, transactions):
+    batch = scored_batch(transactions)
+    assert list(batch) == records(transactions) and batch[2:4] == records(transactions)[2:4]
+    as_arrays = PredictionLogWriter(tmp_path / "arrays.sqlite")
+    as_records = PredictionLogWriter(tmp_path / "rows.sqlite")
+    as_arrays(batch)  # outside an event loop: returns once committed
+    as_records(records(transactions))
+    logged = PredictionLog(tmp_path / "arrays.sqlite").window(features=True)
+    expected = PredictionLog(tmp_path / "rows.sqlite").window(features=True)
+    assert len(logged) == 300 and logged["decision"].sum() == 30
+    pd.testing.assert_frame_equal(logged, expected)
+    as_arrays.close()
+    as_records.close()
 
 
 async def _score_all(writer: PredictionLogWriter, batches: list[list[PredictionRecord]]) -> list[object]:

@@ -256,6 +256,23 @@ def test_health_ready_metadata_and_prediction_hook(served):
     assert set(records[0].features) == set(FEATURE_COLUMNS) and records[0].model_version == "7"
 
 
+def test_a_batch_reaches_the_sink_as_the_arrays_it_was_scored_with(served, later):
+    batches = []
+    with TestClient(create_app(served, on_prediction=batches.append)) as client:
+        answer = client.post("/predict/batch", json={"transactions": later[:50]}).json()
+    [batch] = batches
+    fresh = FraudScorer(served, micro_batching=False)  # the same state before the batch: the same features
+    expected = [fresh.features_row(dict(Transaction.model_validate(body)))[1] for body in later[:50]]
+    np.testing.assert_array_equal(batch.features, expected)
+    assert batch.feature_columns == tuple(FEATURE_COLUMNS) and batch.model_version == "7"
+    assert batch.scores.tolist() == [row["fraud_probability"] for row in answer["predictions"]]
+    assert batch.decisions.tolist() == [row["is_fraud"] for row in answer["predictions"]]
+    record = batch[49]  # read as records, the same numbers
+    assert record.transaction["transaction_id"] == later[49]["transaction_id"]
+    assert record.features == dict(zip(FEATURE_COLUMNS, expected[49], strict=True))
+    assert record.fraud_probability == answer["predictions"][49]["fraud_probability"]
+
+
 def test_ready_is_503_until_a_background_load_finishes_and_says_why_it_failed(served):
     release = threading.Event()
 
