@@ -130,11 +130,11 @@ def _open_prediction_log(args: argparse.Namespace) -> Any:
 def _prediction_log_path(args: argparse.Namespace) -> Path | None:
     """Where a REST server logs its predictions: ``--prediction-log PATH``; by default
     ``$LIFECYCLE_PREDICTION_LOG``, else ``workspace/predictions.sqlite``; ``off``: nowhere."""
-    from lifecycle.serving.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
-
     given = getattr(args, "prediction_log", PREDICTION_LOG_DEFAULT) or PREDICTION_LOG_DEFAULT
     if given == PREDICTION_LOG_OFF:
         return None
+    from lifecycle.serving.prediction_log import DEFAULT_FILE_NAME, PREDICTION_LOG_ENV
+
     if given != PREDICTION_LOG_DEFAULT:
         return Path(given)
     if os.environ.get(PREDICTION_LOG_ENV):

@@ -102,10 +102,12 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
     Returns:
         The FastAPI application (run it with uvicorn, or :func:`lifecycle.serving.start_server`).
     """
-    from lifecycle.serving.log_writer import PredictionLogUnavailable
-
     slot = _ModelSlot()
     log = on_prediction if hasattr(on_prediction, "write_through") else None
+    if log is not None:
+        from lifecycle.serving.log_writer import PredictionLogUnavailable as log_unavailable
+    else:  # nothing can be unavailable, and a server without a log does not pay for the log's imports
+        log_unavailable = ()
 
     def load() -> None:
         model = served() if callable(served) else served
@@ -145,7 +147,7 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
             return _json(await answer if asyncio.iscoroutine(answer) else answer)
         try:
             return _json(await log.write_through(rows, score))
-        except PredictionLogUnavailable as err:
+        except log_unavailable as err:
             return _unavailable(str(err), err.retry_after)
 
     # The scoring routes are the hot path, so they do less than FastAPI would: pydantic validates the

@@ -593,6 +593,8 @@ def test_a_server_from_a_local_export_answers_as_from_the_registry_and_never_imp
     imported = {line.rsplit("|", 1)[1].strip() for line in log.splitlines() if line.startswith("import time:")}
     assert {"sklearn", "lifecycle.tracking.export", "lifecycle.serving.rest"} <= imported, log[-2_000:]
     assert not {name for name in imported if name.split(".")[0] == "mlflow"}
+    # Without --prediction-log the server does not pay for the log's imports either (about 1 s).
+    assert not imported & {"lifecycle.serving.log_writer", "lifecycle.serving.prediction_log"}
     assert f"serving {uri} (version 1) over rest on {server.url}; Ctrl-C stops" in log
 
     folder = export_served_model(uri, settings)
