@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import math
 import os
 import sys
 import threading
@@ -35,23 +33,20 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
 from starlette.routing import Route
 
 from lifecycle.serving._body_limit import BodySizeLimit
+from lifecycle.serving._http import json_request_body, json_response, parse_body, scoring_responses, validation_failed
 from lifecycle.serving.schema import (
     MAX_BATCH_BODY_BYTES,
     MAX_SINGLE_BODY_BYTES,
     BatchPrediction,
     ModelMetadata,
     Prediction,
-    Problem,
     Transaction,
     TransactionBatch,
-    ValidationProblem,
 )
 from lifecycle.serving.scorer import FraudScorer, PredictionSink
 
@@ -138,15 +133,15 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
                   description="Scores card transactions with a registered fraud model (ML Lifecycle Lab, lesson 05).")
 
     app.add_middleware(BodySizeLimit, limits={"/predict/batch": MAX_BATCH_BODY_BYTES}, default=MAX_SINGLE_BODY_BYTES)
-    app.add_exception_handler(RequestValidationError, _validation_failed)
+    app.add_exception_handler(RequestValidationError, validation_failed)
 
     async def scored(rows: int, score: Callable[[], Any]) -> Response:
         """The answer of a scoring route: after the log's commit when there is a log, 503 when it cannot take it."""
         if log is None:
             answer = score()
-            return _json(await answer if asyncio.iscoroutine(answer) else answer)
+            return json_response(await answer if asyncio.iscoroutine(answer) else answer)
         try:
-            return _json(await log.write_through(rows, score))
+            return json_response(await log.write_through(rows, score))
         except log_unavailable as err:
             return _unavailable(str(err), err.retry_after)
 
@@ -154,14 +149,14 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
     # body's bytes in one call (JSON mode: the same rules and errors as FastAPI's parse-then-validate),
     # and the scorer's answer is written as JSON without being validated a second time.
     async def predict(request: Request) -> Response:
-        transaction = _parse(Transaction, await request.body())
+        transaction = parse_body(Transaction, await request.body())
         if slot.scorer is None:
             return slot.cannot_score()
         scorer = slot.scorer
         return await scored(1, lambda: scorer.score(transaction.__dict__.copy()))  # the fields, as a plain dict
 
     async def predict_batch(request: Request) -> Response:
-        batch = _parse(TransactionBatch, await request.body())
+        batch = parse_body(TransactionBatch, await request.body())
         if slot.scorer is None:
             return slot.cannot_score()
         scorer = slot.scorer
@@ -180,7 +175,7 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
         # fifth of the server's CPU per request here (benchmarks/serving.py). Errors still go through
         # the app's handlers, so a bad body gets the same 422.
         summary = "Score one transaction" if path == "/predict" else "Score many transactions, in order"
-        app.post(path, response_model=answer, openapi_extra=_json_body(body), responses=_scoring_responses(path),
+        app.post(path, response_model=answer, openapi_extra=json_request_body(body), responses=scoring_responses(path),
                  summary=summary)(endpoint)
         app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
 
@@ -209,20 +204,6 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
     return app
 
 
-def _scoring_responses(path: str) -> dict[int | str, dict[str, Any]]:
-    """Every status a scoring route answers besides 200, for its OpenAPI document."""
-    limit = MAX_BATCH_BODY_BYTES if path == "/predict/batch" else MAX_SINGLE_BODY_BYTES
-    retry_after = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
-    return {
-        413: {"model": Problem, "description": f"the request body is over {limit:,} bytes"},
-        422: {"model": ValidationProblem,
-              "description": "the body is not valid JSON or breaks the request schema: one entry per bad field"},
-        503: {"model": Problem, "headers": retry_after,
-              "description": "the model is not loaded yet, or the prediction log cannot take the request now "
-                             "(behind, locked or full): nothing was answered, retry after `Retry-After` seconds"},
-    }
-
-
 def prepare_server_process() -> None:
     """Settings for a long-lived server process, applied once its model is loaded (never in a
     notebook's kernel: they change the whole interpreter).
@@ -238,59 +219,6 @@ def prepare_server_process() -> None:
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(0.001)
-
-
-def _parse(model: type[BaseModel], body: bytes) -> Any:
-    """Validate a JSON body against ``model``; a bad one raises FastAPI's 422 error, fields under ``body``."""
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as err:
-        raise RequestValidationError([_under_body(item) for item in err.errors(include_url=False)]) from None
-
-
-def _under_body(item: dict[str, Any]) -> dict[str, Any]:
-    """An error located as FastAPI locates it (``["body", field]``); raw bytes echoed as text."""
-    item = {**item, "loc": ("body", *item["loc"])}
-    if isinstance(item.get("input"), bytes):  # a body that is not JSON at all
-        item["input"] = item["input"][:200].decode("utf-8", "replace")
-    return item
-
-
-def _json(content: Any) -> Response:
-    return Response(json.dumps(content, allow_nan=False).encode(), media_type="application/json")
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI ``requestBody`` of a route that reads ``model`` from its JSON body itself."""
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
-
-
-async def _validation_failed(request: Any, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 answer, except that a non-finite number the client sent (``1e400``, ``NaN``) is
-    echoed as text: JSON cannot hold it, and the default handler fails with a 500 trying."""
-    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def create_constant_app() -> FastAPI:
