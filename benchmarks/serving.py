@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-    from lifecycle.course.serving_bench import format_report, run_serving_benchmark, write_results
+    from lifecycle.course.serving_bench import run_serving_benchmark
+    from lifecycle.course.serving_report import format_report, write_results
 
     result = run_serving_benchmark(seconds=args.seconds, rounds=args.rounds, concurrency=args.concurrency,
                                    model_uri=args.model)

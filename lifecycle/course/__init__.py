@@ -8,7 +8,8 @@ Modules: :mod:`~lifecycle.course.runner` (``lifecycle run``: papermill over the 
 :mod:`~lifecycle.course.exercises` (checkers that say what is wrong), :mod:`~lifecycle.course.environment`
 (lesson 00's environment check and map), :mod:`~lifecycle.course.experiments` (lesson 02's measurements),
 :mod:`~lifecycle.course.tutorial` (the tutorial's own server, as a baseline),
-:mod:`~lifecycle.course.serving_bench` and :mod:`~lifecycle.course.serving_costs` (lesson 05's benchmark,
+:mod:`~lifecycle.course.serving_bench`, :mod:`~lifecycle.course.serving_costs` and
+:mod:`~lifecycle.course.serving_report` (lesson 05's benchmark,
 ``lifecycle bench serving``, and where a request's time goes), :mod:`~lifecycle.course.durability` (lesson 07's
 crash test of the prediction log), :mod:`~lifecycle.course.site` (``lifecycle site``: the executed course as a
 static site), :mod:`~lifecycle.course.grade` (``lifecycle grade``: a class's gradebook),

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from lifecycle._proc import check_loopback
 from lifecycle.config import load_settings
-from lifecycle.course.serving_bench import summarise
+from lifecycle.course.serving_report import summarise
 from lifecycle.data import generate_transactions
 from lifecycle.errors import ConfigError
 from lifecycle.features import FEATURE_COLUMNS, build_features, split_by_time
