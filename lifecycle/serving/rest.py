@@ -205,8 +205,9 @@ def create_app(served: Any | Callable[[], Any], predictor: str = "auto", micro_b
 
 
 def prepare_server_process() -> None:
-    """Settings for a long-lived server process, applied once its model is loaded (never in a
-    notebook's kernel: they change the whole interpreter).
+    """Settings for a long-lived server process, applied once its model is loaded (never called in a
+    notebook's kernel: the switch interval changes how every thread there is scheduled; the playgrounds
+    freeze a kernel's heap for their own reason, :func:`lifecycle.course.playgrounds._base._settle_heap`).
 
     * ``gc.freeze()``: everything alive now (the model, the users' feature state, the libraries)
       leaves the garbage collector's view, so its collections walk only what requests create.

@@ -196,7 +196,9 @@ def _settle_heap() -> None:
     """Leave what the kernel holds so far (the libraries, the lesson's data and models) out of Python's full
     garbage collections: one pass over all of it took ~0.12 s and fell in one update in eight, the slowest
     part of those updates. The objects are still freed when nothing refers to them; only cycles among them
-    are no longer looked for (``gc.freeze``, after a last collection).
+    are no longer looked for (``gc.freeze``, after a last collection). It changes the learner's whole kernel,
+    once per playground built: what the kernel held before is no longer collected as cycles, a small leak at
+    most, which a lesson's kernel can afford for controls that answer without a pause.
     """
     import gc
 
