@@ -12,7 +12,8 @@ router served in a thread on 127.0.0.1), :mod:`~lifecycle.canary.evidence` (the 
 each call, and each step's evidence counted per user), :mod:`~lifecycle.canary.stats` and
 :mod:`~lifecycle.canary.gates` (the tests and their verdicts), :mod:`~lifecycle.canary.plan` (the
 steps and their traffic) and :mod:`~lifecycle.canary.rollout` (looks, bounded holds, promotion),
-:mod:`~lifecycle.canary.simulate` (the policy's error rates, measured on simulated rollouts),
+:mod:`~lifecycle.canary.simulate` (the policy's error rates, measured on simulated rollouts of the traffic and
+failures of :mod:`~lifecycle.canary._world`),
 :mod:`~lifecycle.canary.plots`,
 :mod:`~lifecycle.canary.traffic` (client traffic that keeps every answer).
 
@@ -45,8 +46,8 @@ _EXPORTS = {
     "CanaryRollout": "lifecycle.canary.rollout",
     "StepResult": "lifecycle.canary.rollout",
     "Look": "lifecycle.canary.rollout",
-    "KINDS": "lifecycle.canary.simulate",
-    "Traffic": "lifecycle.canary.simulate",
+    "KINDS": "lifecycle.canary._world",
+    "Traffic": "lifecycle.canary._world",
     "simulate_policy": "lifecycle.canary.simulate",
     "simulate_kinds": "lifecycle.canary.simulate",
     "summarise_policy": "lifecycle.canary.simulate",

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lifecycle.canary.stats import LATENCY_BINS, SCORE_BINS, histogram
+from lifecycle.canary.stats import LATENCY_BINS, SCORE_BINS, histogram, pair_differences
 
 STABLE, CANARY = "stable", "canary"
 CANARY_ARM, STABLE_ARM = 0, 1
@@ -92,6 +92,8 @@ class StepEvidence:
         confirmed_flagged: labelled flagged users with a flagged transaction confirmed as fraud.
         score_hist: each answered user's mean fraud score, binned (``SCORE_BINS``).
         latency_hist: each answered request's latency, binned (``LATENCY_BINS``).
+        pairs: :meth:`pair_counts` already computed, by histogram field (the simulator keeps a finished
+            step's, which its later looks do not change); None: computed from the histograms when asked.
     """
 
     weight: int
@@ -104,6 +106,7 @@ class StepEvidence:
     confirmed_flagged: np.ndarray
     score_hist: np.ndarray
     latency_hist: np.ndarray
+    pairs: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -131,6 +134,14 @@ class StepEvidence:
     def arm(self, field: str, arm: int) -> np.ndarray:
         """One arm's values of ``field`` (shape ``(rollouts, ...)``)."""
         return getattr(self, field)[:, arm]
+
+    def pair_counts(self, field: str, rows: Any = slice(None)) -> np.ndarray:
+        """How many (canary, stable) pairs of histogram ``field`` differ by each number of bins, for these
+        rollouts (:func:`~lifecycle.canary.stats.pair_differences`; read from ``pairs`` if it has them)."""
+        if self.pairs is not None and field in self.pairs:
+            return self.pairs[field][rows]
+        hist = getattr(self, field)[rows]
+        return pair_differences(hist[:, CANARY_ARM], hist[:, STABLE_ARM])
 
 
 def summarise_answers(canary: Iterable[Any], stable: Iterable[Any], weight: int, shadow: bool,

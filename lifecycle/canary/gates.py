@@ -40,7 +40,6 @@ from lifecycle.canary.stats import (
     SCORE_BIN_WIDTH,
     binomial_upper_bound,
     mann_whitney_variance,
-    pair_differences,
     precision_drop_pvalue,
     rate_log_likelihood_ratio,
     shift_interval,
@@ -195,7 +194,7 @@ def _shifts(steps: Sequence[StepEvidence], looks: int, field_name: str, minimum:
         n = hist.sum(axis=2)
         rows = (n[:, CANARY_ARM] > 0) & (n[:, STABLE_ARM] > 0)
         if rows.any():
-            pairs[rows] += pair_differences(hist[rows, CANARY_ARM], hist[rows, STABLE_ARM])
+            pairs[rows] += step.pair_counts(field_name, rows)
         variance += mann_whitney_variance(n[:, CANARY_ARM], n[:, STABLE_ARM])
         canary_n, stable_n = canary_n + n[:, CANARY_ARM], stable_n + n[:, STABLE_ARM]
         used += rows * 2.0 ** index  # which steps the pairs came from, as bits

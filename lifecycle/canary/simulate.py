@@ -4,7 +4,7 @@ A gate's error rates are properties of the whole policy (the plan, its looks, th
 one test, so they are measured here the only honest way: by running the policy many times on
 traffic whose truth is known. Each simulated rollout takes the plan's steps look by look, exactly as
 :class:`~lifecycle.canary.rollout.CanaryRollout` does, and asks the very gates the kit ships
-(:mod:`~lifecycle.canary.gates`) about evidence sampled per look:
+(:mod:`~lifecycle.canary.gates`) about evidence sampled per look (by :mod:`~lifecycle.canary._world`):
 
 * traffic arrives as user visits (a legitimate visit is a request or two; a fraud burst is several
   transactions of one card), split between the arms by user, or mirrored in shadow;
@@ -20,121 +20,19 @@ Taught in notebooks/06_canary_release.ipynb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lifecycle.canary._world import KINDS, Traffic, canary_model, latency_bins, sample_arm, score_bins
 from lifecycle.canary.evidence import CANARY_ARM, SHADOW, STABLE_ARM, StepEvidence
 from lifecycle.canary.gates import ADVANCE, HOLD, ROLLBACK, combine_verdicts, default_gates
 from lifecycle.canary.rollout import RolloutPlan
-from lifecycle.canary.stats import LATENCY_BINS, LATENCY_LOG_LOW, LATENCY_LOG_WIDTH, SCORE_BINS
-from lifecycle.errors import ConfigError
+from lifecycle.canary.stats import SCORE_BINS, pair_differences
 
 _VERDICT_NAMES = {ADVANCE: "advance", HOLD: "hold", ROLLBACK: "rollback"}
 _FIELDS = ("requests", "users", "failed_users", "flagged_users", "labelled_flagged", "confirmed_flagged",
            "score_hist", "latency_hist")
-# Failure kinds: what the canary does differently, and the default size of the difference.
-KINDS = {
-    "good": ("a good challenger", None),
-    "never_flags": ("never flags", 0.0),  # flag ratio
-    "flags_10x": ("flags 10× as often", 10.0),  # flag ratio
-    "errors_4x": ("4× the error rate", 4.0),  # error ratio
-    "latency_plus_50pct": ("+50% latency (p99 too)", 1.5),  # latency ratio
-    "precision_minus_5pts": ("precision 5 points lower", 0.05),  # precision drop at the same flag rate
-}
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """The simulated traffic and stable's behaviour (defaults close to lessons 05–06's data and models)."""
-
-    legit_requests: float = 1.25  # requests per legitimate visit
-    burst_requests: float = 2.5  # requests per fraud burst
-    fraud_visits: float = 0.0076  # share of visits that are fraud bursts (1.5% of requests)
-    detect: float = 0.65  # share of bursts stable flags
-    false_alarm: float = 0.0019  # share of legitimate visits stable flags
-    agreement: float = 0.9  # in shadow: how often a good canary flags a burst stable flagged
-    error_rate: float = 0.005  # failed requests, both servers (timeouts of a busy service)
-    latency_ms: float = 6.0  # median latency
-    latency_sigma: float = 0.3
-    labelled: float = 1.0  # share of flagged users whose labels come back by the next look
-
-    @property
-    def requests_per_visit(self) -> float:
-        return (1 - self.fraud_visits) * self.legit_requests + self.fraud_visits * self.burst_requests
-
-    def flagged(self) -> float:
-        return self.fraud_visits * self.detect + (1 - self.fraud_visits) * self.false_alarm
-
-
-@dataclass(frozen=True)
-class _Model:
-    detect: float
-    false_alarm: float
-    error_rate: float
-    latency_ratio: float
-
-
-def _canary(kind: str, size: float | None, traffic: Traffic) -> _Model:
-    if kind not in KINDS:
-        raise ConfigError(f"unknown failure kind {kind!r}; choose one of {sorted(KINDS)}")
-    size = KINDS[kind][1] if size is None else float(size)
-    model = _Model(traffic.detect, traffic.false_alarm, traffic.error_rate, 1.0)
-    f = traffic.fraud_visits
-    if kind in ("never_flags", "flags_10x"):
-        target = size * traffic.flagged()  # the canary's flagged share of visits
-        detect = min(traffic.detect, target / f) if size < 1 else traffic.detect
-        model = _Model(detect, max(target - f * detect, 0.0) / (1 - f), traffic.error_rate, 1.0)
-    elif kind == "errors_4x":
-        model = _Model(traffic.detect, traffic.false_alarm, size * traffic.error_rate, 1.0)
-    elif kind == "latency_plus_50pct":
-        model = _Model(traffic.detect, traffic.false_alarm, traffic.error_rate, size)
-    elif kind == "precision_minus_5pts":
-        flagged = traffic.flagged()
-        detect = (f * traffic.detect / flagged - size) * flagged / f
-        model = _Model(detect, (flagged - f * detect) / (1 - f), traffic.error_rate, 1.0)
-    return model
-
-
-def _score_bins() -> tuple[np.ndarray, np.ndarray]:
-    edges = np.linspace(0, 1, SCORE_BINS + 1)
-    low = np.diff(stats.beta.cdf(edges, 0.6, 120))  # an unflagged user's mean score
-    high = np.diff(stats.beta.cdf(edges, 6, 3))  # a flagged user's (flagged transactions score high)
-    return low / low.sum(), high / high.sum()
-
-
-def _latency_bins(traffic: Traffic, ratio: float) -> np.ndarray:
-    edges = LATENCY_LOG_LOW + LATENCY_LOG_WIDTH * np.arange(LATENCY_BINS + 1)
-    p = np.diff(stats.norm.cdf(edges, np.log(traffic.latency_ms * ratio), traffic.latency_sigma))
-    p[0] += 1 - p.sum()
-    return np.clip(p, 0, None) / np.clip(p, 0, None).sum()
-
-
-def _sample_arm(rng: np.random.Generator, users: np.ndarray, requests: np.ndarray, model: _Model, traffic: Traffic,
-                detections: np.ndarray | None, fraud: np.ndarray | None, bins: dict) -> dict[str, np.ndarray]:
-    """One arm's evidence from ``users`` visits; in shadow, ``fraud`` and stable's ``detections`` pair them."""
-    if fraud is None:
-        fraud = rng.binomial(users, traffic.fraud_visits)
-    if detections is None:
-        detected = rng.binomial(fraud, model.detect)
-    else:  # the same bursts as stable: agree on most of what it caught
-        agree = min(1.0, traffic.agreement * model.detect / traffic.detect)
-        otherwise = np.clip((model.detect - traffic.detect * agree) / (1 - traffic.detect), 0, 1)
-        detected = rng.binomial(detections, agree) + rng.binomial(fraud - detections, otherwise)
-    alarms = rng.binomial(users - fraud, model.false_alarm)
-    flagged = detected + alarms
-    labelled_true, labelled_false = rng.binomial(detected, traffic.labelled), rng.binomial(alarms, traffic.labelled)
-    per_user_failure = 1 - (1 - model.error_rate) ** traffic.requests_per_visit
-    return {"requests": requests, "users": users, "failed_users": rng.binomial(users, per_user_failure),
-            "flagged_users": flagged, "labelled_flagged": labelled_true + labelled_false,
-            "confirmed_flagged": labelled_true,
-            # Histograms as independent Poisson counts per bin (a multinomial's counts, up to their total):
-            # vectorised over rollouts, where a multinomial draw loops over its bins.
-            "score_hist": rng.poisson(flagged[:, None] * bins["high"] + (users - flagged)[:, None] * bins["low"]),
-            "latency_hist": rng.poisson(requests[:, None] * bins[model.latency_ratio]),
-            "_fraud": fraud, "_detected": detected}
 
 
 def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int = 200, seed: int = 0,
@@ -167,12 +65,12 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     plan = RolloutPlan(steps=steps, min_requests=min_requests, max_requests=max_requests, look_every=look_every,
                        min_canary_requests=min_canary_requests, shadow_max_requests=shadow_max_requests)
     traffic = traffic or Traffic()
-    canary, stable = _canary(kind, size, traffic), _canary("good", None, traffic)
+    canary, stable = canary_model(kind, size, traffic), canary_model("good", None, traffic)
     gates, rng = default_gates(alpha), np.random.default_rng(seed)
     plan.check_gates(gates)
-    low, high = _score_bins()
-    bins = {"low": low, "high": high, 1.0: _latency_bins(traffic, 1.0),
-            canary.latency_ratio: _latency_bins(traffic, canary.latency_ratio)}
+    low, high = score_bins()
+    bins = {"low": low, "high": high, 1.0: latency_bins(traffic, 1.0),
+            canary.latency_ratio: latency_bins(traffic, canary.latency_ratio)}
     judged = plan.judged_steps
     shadow_step = np.array([s == SHADOW for s in judged])
     weights = np.array([0 if s == SHADOW else int(s) for s in judged])
@@ -181,6 +79,9 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
     # current step in one indexed sum, and the gates read views of it.
     store = {name: np.zeros((len(judged), *getattr(StepEvidence.empty(0, False, rollouts), name).shape), np.int64)
              for name in _FIELDS}
+    # The score histograms' pair counts per (step, rollout), updated where a look added evidence: a finished
+    # step's do not change, so each look computes the current step's only (the latency gate reads one step).
+    score_pairs = np.zeros((len(judged), rollouts, 2 * SCORE_BINS - 1))
     current, looks_in_step = np.zeros(rollouts, dtype=int), np.zeros(rollouts, dtype=int)
     decided = np.zeros(rollouts, dtype=bool)
     outcome, by_test, looks = np.zeros(rollouts, dtype=int), np.zeros(rollouts, dtype=bool), np.zeros(rollouts, int)
@@ -202,18 +103,20 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         stable_requests = np.where(shadow_now, size_now, size_now - canary_requests)
         running, in_shadow = np.flatnonzero(active), np.flatnonzero(shadow_now)
         in_split = np.flatnonzero(active & ~shadow_now)
-        stable_part = _sample_arm(rng, stable_users[running], stable_requests[running], stable, traffic, None, None,
+        stable_part = sample_arm(rng, stable_users[running], stable_requests[running], stable, traffic, None, None,
                                   bins)
         shadow_rows = np.searchsorted(running, in_shadow)  # where the shadow rows are among the running ones
         # The shadow canary sees stable's very visits; in a split step it has its own users.
-        paired = _sample_arm(rng, stable_users[in_shadow], stable_requests[in_shadow], canary, traffic,
+        paired = sample_arm(rng, stable_users[in_shadow], stable_requests[in_shadow], canary, traffic,
                              stable_part["_detected"][shadow_rows], stable_part["_fraud"][shadow_rows], bins)
-        split = _sample_arm(rng, canary_users[in_split], canary_requests[in_split], canary, traffic, None, None, bins)
+        split = sample_arm(rng, canary_users[in_split], canary_requests[in_split], canary, traffic, None, None, bins)
         for rows_here, sample, arm in ((in_shadow, paired, CANARY_ARM), (in_split, split, CANARY_ARM),
                                        (running, stable_part, STABLE_ARM)):
             if len(rows_here):
                 for name in _FIELDS:  # each (step, rollout) once per arm: no repeated index in the sum
                     store[name][current[rows_here], rows_here, arm] += sample[name]
+        hist = store["score_hist"][current[running], running]
+        score_pairs[current[running], running] = pair_differences(hist[:, CANARY_ARM], hist[:, STABLE_ARM])
         sent_in_step += size_now
         canary_answers += canary_requests.astype(np.int64)
         exposure += np.where(shadow_now, 0, canary_requests).astype(np.int64)
@@ -222,9 +125,11 @@ def simulate_policy(kind: str = "good", size: float | None = None, rollouts: int
         # Only the rollouts still running are judged (the others keep their decision), on the steps they have
         # reached: a later step holds no evidence of theirs yet, and an empty step adds nothing to any gate.
         reached = int(current[active].max()) + 1
-        now = {name: store[name][:reached, active] for name in _FIELDS}
-        judged_now = [StepEvidence(int(weights[i]), bool(shadow_step[i]), *(now[name][i] for name in _FIELDS))
-                      for i in range(reached)]
+        pick = slice(None) if active.all() else active  # views while every rollout runs, copies after
+        now = {name: store[name][:reached, pick] for name in _FIELDS}
+        pairs_now = score_pairs[:reached, pick]
+        judged_now = [StepEvidence(int(weights[i]), bool(shadow_step[i]), *(now[name][i] for name in _FIELDS),
+                                   pairs={"score_hist": pairs_now[i]}) for i in range(reached)]
         codes = [gate.evaluate(judged_now, plan.max_looks)[0] for gate in gates]
         step_canary = store["requests"][current, rows, CANARY_ARM]
         verdict = np.full(rollouts, HOLD)

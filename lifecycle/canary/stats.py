@@ -21,7 +21,12 @@ Taught in notebooks/06_canary_release.ipynb.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
+
+# The distributions' functions from scipy.special, where scipy.stats' public wrappers (scipy 1.17) call the
+# same ones after checking and broadcasting their arguments: the same values, without a wrapper's ~0.3 ms a
+# call, paid at every look of every simulated rollout. Our arguments are valid by construction.
+_normal_quantile, _normal_cdf, _beta_quantile = special.ndtri, special.ndtr, special.betaincinv
 
 # Fraud scores are probabilities: 100 bins of 0.01. Latencies are compared as ratios, so their bins
 # are equal on a log scale: 7% wide (the latency gate's tolerance is 25%), 128 of them from 0.5 ms to
@@ -68,7 +73,7 @@ def binomial_upper_bound(events: np.ndarray, trials: np.ndarray, alpha: float) -
     """The exact one-sided ``1 - alpha`` upper bound on a rate from ``events`` in ``trials`` (1 when no trials)."""
     events, trials = np.asarray(events, dtype=float), np.asarray(trials, dtype=float)
     safe = np.maximum(trials, 1.0)
-    bound = stats.beta.ppf(1 - alpha, events + 1, np.maximum(safe - events, 1e-9))
+    bound = _beta_quantile(events + 1, np.maximum(safe - events, 1e-9), 1 - alpha)
     return np.where((trials > 0) & (events < trials), bound, 1.0)
 
 
@@ -122,7 +127,7 @@ def shift_interval(pairs: np.ndarray, variance: np.ndarray, alpha: float) -> tup
     reach = (pairs.shape[1] - 1) // 2
     lags = np.arange(-reach, reach + 1, dtype=float)
     total = pairs.sum(axis=1)
-    spread = stats.norm.ppf(1 - alpha / 2) * np.sqrt(np.asarray(variance, dtype=float))
+    spread = _normal_quantile(1 - alpha / 2) * np.sqrt(np.asarray(variance, dtype=float))
     rank_low = np.clip(np.floor(total / 2 - spread), 0, None) + 1
     cumulative = np.cumsum(pairs, axis=1)
 
@@ -151,4 +156,4 @@ def precision_drop_pvalue(canary_confirmed: np.ndarray, canary_flags: np.ndarray
     n_c, n_s = np.asarray(canary_flags) + 2.0, np.asarray(stable_flags) + 2.0
     p_c, p_s = (np.asarray(canary_confirmed) + 1.0) / n_c, (np.asarray(stable_confirmed) + 1.0) / n_s
     spread = np.sqrt(p_c * (1 - p_c) / n_c + p_s * (1 - p_s) / n_s)
-    return stats.norm.cdf((p_c - p_s + margin) / spread)
+    return _normal_cdf((p_c - p_s + margin) / spread)

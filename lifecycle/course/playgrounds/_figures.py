@@ -102,11 +102,14 @@ class LivePlot:
         from PIL import Image
 
         figure = self(values, settings)
+        canvas, buffer = figure.canvas, io.BytesIO()
         if not self.show_text(False):
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_LEVEL})
+            # The canvas drawn and its pixels encoded: `savefig` would draw twice, a layout pass first (the
+            # figure keeps tight_layout's engine) and then the pixels, though the layout was fixed in build.
+            canvas.draw()
+            Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=PNG_LEVEL)
             return buffer.getvalue()
-        canvas, key = figure.canvas, self.text_key()
+        key = self.text_key()
         if key not in self._text:  # this version of the text: drawn once, with the data, and without the text
             self.show_text(True)
             canvas.draw()
@@ -117,7 +120,6 @@ class LivePlot:
         else:
             canvas.draw()
         full, text = self._text[key]
-        buffer = io.BytesIO()
         Image.fromarray(np.where(text[..., None], full, np.asarray(canvas.buffer_rgba()))).save(
             buffer, format="png", compress_level=PNG_LEVEL)
         return buffer.getvalue()

@@ -127,6 +127,18 @@ class TimelinePlot(LivePlot):
         self.shown: tuple[str, ...] = ()
         figure.tight_layout()
 
+    def show_text(self, visible: bool) -> bool:
+        # The title, the axis labels and the steps' names are fixed for a plan (text_key); the requests' ticks
+        # follow the rollout and the legend lies over the data: those are drawn every time.
+        axis = self.axis
+        axis.tick_params(labelleft=visible)
+        for text in (axis.title, axis.xaxis.label, axis.yaxis.label):
+            text.set_visible(visible)
+        return True
+
+    def text_key(self) -> Any:
+        return self.steps
+
     def refresh(self, values: dict[str, Any], settings: dict[str, Any]) -> None:
         import numpy as np
 
@@ -140,8 +152,10 @@ class TimelinePlot(LivePlot):
             dots.set_offsets(np.column_stack([x, y])[verdicts == verdict])
         axis.set_autoscale_on(True)
         axis.relim()
-        axis.autoscale_view()
+        axis.autoscale_view(scaley=False)
         axis.set_yticks(range(len(steps)), steps)
+        axis.set_ylim(-0.4, len(steps) - 0.6)  # every step of the plan, however far this rollout got
+        self.steps = tuple(steps)
         shown = tuple(verdict for verdict in _COLOURS if (verdicts == verdict).any())
         if shown != self.shown:  # the legend names the verdicts this rollout had
             axis.legend(handles=[self.dots[verdict] for verdict in shown], fontsize=8, loc="upper left")
