@@ -1,8 +1,9 @@
 """Experiment tracking and the model registry (MLflow), lesson 03's stage.
 
 Modules: :mod:`~lifecycle.tracking.runs` (the store, logging a fraud model as a run, comparing
-runs), :mod:`~lifecycle.tracking.registry` (versions, aliases, the promotion rule, loading a version
-to serve), :mod:`~lifecycle.tracking.export` (a version as plain files a server reads without MLflow),
+runs), :mod:`~lifecycle.tracking.registry` (versions, aliases, loading a version to serve),
+:mod:`~lifecycle.tracking.promotion` (the promotion rule: challenger against champion on a holdout),
+:mod:`~lifecycle.tracking.export` (a version as plain files a server reads without MLflow),
 :mod:`~lifecycle.tracking.server` (a real ``mlflow server`` on 127.0.0.1).
 
 Taught in notebooks/03_experiment_tracking.ipynb.
@@ -26,12 +27,12 @@ _EXPORTS = {
     "set_alias": "lifecycle.tracking.registry",
     "alias_version": "lifecycle.tracking.registry",
     "promote": "lifecycle.tracking.registry",
-    "should_promote": "lifecycle.tracking.registry",
-    "PromotionCheck": "lifecycle.tracking.registry",
-    "PROMOTION_ALPHA": "lifecycle.tracking.registry",
-    "describe_gain": "lifecycle.tracking.registry",
-    "compare_with_champion": "lifecycle.tracking.registry",
-    "apply_promotion": "lifecycle.tracking.registry",
+    "should_promote": "lifecycle.tracking.promotion",
+    "PromotionCheck": "lifecycle.tracking.promotion",
+    "PROMOTION_ALPHA": "lifecycle.tracking.promotion",
+    "describe_gain": "lifecycle.tracking.promotion",
+    "compare_with_champion": "lifecycle.tracking.promotion",
+    "apply_promotion": "lifecycle.tracking.promotion",
     "ServedModel": "lifecycle.tracking.registry",
     "load_served_model": "lifecycle.tracking.registry",
     "ensure_champion": "lifecycle.tracking.registry",

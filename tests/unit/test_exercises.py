@@ -230,7 +230,7 @@ def test_promotion_decision_mistakes_get_their_message(function, first_line, hin
 
 
 def test_every_decision_case_is_far_from_the_rules_boundary_and_is_what_the_registry_decides():
-    from lifecycle.tracking.registry import should_promote
+    from lifecycle.tracking.promotion import should_promote
     from lifecycle.training import pr_auc_gain
 
     for case in promotion._decide_cases():

@@ -34,7 +34,7 @@ from lifecycle.tracking import (
     set_alias,
     should_promote,
 )
-from lifecycle.tracking.registry import PROMOTION_ALPHA
+from lifecycle.tracking.promotion import PROMOTION_ALPHA
 from lifecycle.tracking.server import start_mlflow_server
 from lifecycle.training import pr_auc_gain, predict_scores, train_fraud_model
 

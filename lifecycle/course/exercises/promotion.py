@@ -13,7 +13,7 @@ Part 1, ``choose_run(runs)``, on the **test window's** metrics (constants below;
 
 Part 2, ``decide(labels, challenger_scores, champion_scores)``, on the **holdout** (the test window chose
 the challenger, so its test score flatters it): lesson 03's promotion rule
-(:func:`lifecycle.tracking.registry.should_promote`), the same :data:`ALPHA` and :data:`MIN_GAIN`.
+(:func:`lifecycle.tracking.promotion.should_promote`), the same :data:`ALPHA` and :data:`MIN_GAIN`.
 ``"promote"`` when there is no champion (``champion_scores`` is None), or when fewer than ``ALPHA`` of
 :data:`ROUNDS` paired bootstrap resamples of the holdout rows show a PR-AUC gain of ``MIN_GAIN`` or
 less; otherwise ``"hold"``.
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.course.exercises._checking import Case, CheckResult, Verdict, describe, run_check
-from lifecycle.tracking.registry import BOOTSTRAP_ROUNDS, PROMOTION_ALPHA
+from lifecycle.tracking.promotion import BOOTSTRAP_ROUNDS, PROMOTION_ALPHA
 
 ALPHA = PROMOTION_ALPHA  # lesson 03's error rate
 # Fewer resamples than the registry's BOOTSTRAP_ROUNDS: a plain loop calls scikit-learn's
@@ -220,7 +220,7 @@ def holdout_scores(seed: int, challenger: float, champion: float | None, shared_
 
 def reference_decide(labels: np.ndarray, challenger_scores: np.ndarray, champion_scores: np.ndarray | None) -> str:
     """The answer of part 2: lesson 03's rule on the holdout."""
-    from lifecycle.tracking.registry import should_promote
+    from lifecycle.tracking.promotion import should_promote
     from lifecycle.training import pr_auc_gain
 
     if champion_scores is None:
