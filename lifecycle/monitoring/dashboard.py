@@ -211,7 +211,8 @@ class MonitoringDashboard:
             if message.startswith("ok "):
                 future.set_result(int(message[3:]))
             else:
-                future.set_exception(CommandError(f"writing the dashboard's snapshots failed:\n{message or 'the writer was killed'}"))
+                reason = message or "the writer was killed"
+                future.set_exception(CommandError(f"writing the dashboard's snapshots failed:\n{reason}"))
 
         threading.Thread(target=collect, name="dashboard", daemon=True).start()
         return future
