@@ -22,6 +22,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -193,6 +194,8 @@ class MonitoringDashboard:
                 os.close(read_end)
                 _die_with_parent()
                 os.nice(10)
+                # A kernel's streams go through its threads, which the copy does not have: it says nothing.
+                sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the copy's whole life
                 stored = sum(self.add_weeks(name, reference, weeks) for name, (reference, weeks) in streams.items())
                 message, status = f"ok {stored}", 0
             except BaseException:  # noqa: BLE001 - everything goes back to the parent
