@@ -178,16 +178,14 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
     from lifecycle.canary.simulate import KINDS
 
     wide = {"style": {"description_width": "initial"}, "layout": widgets.Layout(width="460px")}
-    default_size = KINDS[failure][1]
     controls = {
         "failure": widgets.Dropdown(options=[(label, kind) for kind, (label, _) in KINDS.items()], value=failure,
                                     description="the challenger", **wide),
-        "size": widgets.FloatSlider(value=default_size or 0.0, description=SIZES[failure][0], **wide),
+        "size": size_control(failure),
         "alpha": widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.2], value=alpha,
                                          description="false-rollback budget α", **wide),
         "plan": widgets.Dropdown(options=list(PLANS), value="shadow → 5 → 25 → 50 → 100", description="plan", **wide),
     }
-    _fit_slider(controls["size"], failure, default_size)
     # The good challenger's rollbacks depend on α and the plan only: simulated once for each of their 10
     # settings here, so a change of any control then runs one simulation (the failure's), not two.
     for budget in controls["alpha"].options:
@@ -199,21 +197,79 @@ def canary_playground(failure: str = "never_flags", alpha: float = 0.05, rollout
 
     def adjust(name: str, value: Any) -> None:  # the size slider follows the failure's meaning
         if name == "failure":
-            _fit_slider(controls["size"], value, KINDS[value][1])
+            controls["size"].show(value)
 
     return Playground("Try it: the canary policy", controls, LABELS, compute, TimelinePlot(),
                       css="lifecycle-playground-canary", adjust=adjust, lesson="06", tracking=settings)
 
 
-def _fit_slider(slider: Any, failure: str, default: float | None) -> None:
-    label, low, high, step = SIZES[failure]
-    # One message to the browser: sent one by one, the page's slider re-clamps to each intermediate range
-    # and sends its own value back, which would overwrite the size chosen here.
-    with slider.hold_sync():
-        if low > slider.max:  # the new range lies above the old one: raise the top first
-            slider.max, slider.min = max(high, low), low
-        else:
-            slider.min, slider.max = low, max(high, low)
-        slider.step = step or 0.01
-        slider.value = default if default is not None else low
-        slider.description, slider.disabled = label, failure == "good"
+def size_control(failure: str) -> Any:
+    """The size control of the 06 playground, showing ``failure``'s slider (see ``SizeSliders`` below)."""
+    return _size_sliders()(failure)
+
+
+@functools.cache
+def _size_sliders() -> type:
+    """The class of :func:`size_control`, defined on first use: ipywidgets is imported only by a playground."""
+    import ipywidgets as widgets
+    import traitlets
+
+    class SizeSliders(widgets.VBox):
+        """The failure's size: one slider per failure kind, the chosen kind's shown; ``value`` is its value.
+
+        A slider's range never changes. One slider re-ranged for each kind lost the size it was given in
+        Chromium: the page clamped its old value into the new range and sent that back after the kernel's
+        update (never flags' 0 came back as errors ×4's minimum, 1).
+        """
+
+        value = traitlets.Float(0.0)  # the kernel's alone: the sliders are what the page shows
+
+        def __init__(self, failure: str) -> None:
+            from lifecycle.canary.simulate import KINDS
+
+            self.defaults = {kind: KINDS[kind][1] if KINDS[kind][1] is not None else SIZES[kind][1] for kind in SIZES}
+            self.sliders = {kind: widgets.FloatSlider(value=self.defaults[kind], min=low, max=max(high, low),
+                                                      step=step or 0.01, description=label, disabled=kind == "good",
+                                                      style={"description_width": "initial"},
+                                                      layout=widgets.Layout(width="460px"))
+                            for kind, (label, low, high, step) in SIZES.items()}
+            super().__init__(list(self.sliders.values()))
+            for kind, slider in self.sliders.items():
+                slider.observe(lambda change, kind=kind: self._moved(kind, change["new"]), names="value")
+            self.failure = failure
+            self.show(failure)
+
+        @property
+        def slider(self) -> Any:
+            """The chosen failure's slider."""
+            return self.sliders[self.failure]
+
+        @property
+        def description(self) -> str:
+            return self.slider.description
+
+        @property
+        def min(self) -> float:
+            return self.slider.min
+
+        @property
+        def max(self) -> float:
+            return self.slider.max
+
+        def show(self, failure: str) -> None:
+            """Show ``failure``'s slider, at that failure's default size."""
+            self.failure = failure
+            for kind, slider in self.sliders.items():
+                slider.layout.display = None if kind == failure else "none"
+            self.slider.value = self.defaults[failure]
+            self.value = self.slider.value
+
+        def _moved(self, kind: str, value: float) -> None:
+            if kind == self.failure:
+                self.value = value
+
+        @traitlets.observe("value")
+        def _put(self, change: dict[str, Any]) -> None:  # set from the kernel (a reset, a benchmark)
+            self.slider.value = change["new"]
+
+    return SizeSliders
