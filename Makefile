@@ -39,9 +39,9 @@ lint: setup
 # nbval executes every notebook; only cells tagged nbval-check-output are compared.
 NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="--durations=20"
+# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-x"; the 15 slowest tests are listed at the end
 test: lint
-	$(BIN)/pytest tests notebooks exercises $(NBVAL) $(PYTEST_ARGS)
+	$(BIN)/pytest tests notebooks exercises $(NBVAL) --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval $(PYTEST_ARGS)

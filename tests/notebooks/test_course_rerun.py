@@ -27,7 +27,7 @@ VOLATILE = {"gbc_fit_seconds", "hgb_fit_seconds", "repro_first_seconds", "repro_
             # add one); the simulated rates are seeded and repeat exactly. The good rollout's outcome too: the
             # latency gate compares two live servers at 50%, and make test runs the smoke course beside nbval on
             # two cores, where one server can stall for a while (tests/unit/test_canary.py tests the gate itself).
-            "shadow_flag_rate_gap", "good_rollout_promoted", "good_rollout_steps"}
+            "shadow_flag_rate_gap", "good_rollout_promoted", "good_rollout_steps", "good_rollout_stopped_by"}
 # The names the issues give, per lesson: instructors and checks read them.
 CONTRACT = {
     "01_data_versioning": {"data_v1_md5", "data_v2_md5", "restored_v1_md5", "pulled_v1_md5"},
@@ -106,6 +106,10 @@ def test_the_course_records_the_same_results_under_nbval_and_lifecycle_run(smoke
         again = {k: v for k, v in other[name].items() if k not in VOLATILE}
         assert stable == again, f"{name} recorded different results in two clean runs"
     results = {**course["06_canary_release"]["results"], **course["01_data_versioning"]["results"]}
-    assert results["dropped_requests"] == 0 and results["good_rollout_promoted"] is True
+    assert results["dropped_requests"] == 0
+    # The good challenger is promoted, unless the latency gate stopped it: judged at 50% on two live servers that
+    # share these cores with nbval's own course; any other gate stopping it is a real fault.
+    good = {key: results[key] for key in ("good_rollout_promoted", "good_rollout_steps", "good_rollout_stopped_by")}
+    assert good["good_rollout_promoted"] is True or good["good_rollout_stopped_by"] == ["latency"], good
     assert results["bad_rollout_rolled_back_at"] in ("shadow", 5) and results["gate_false_rollback_rate"] <= 0.05
     assert results["data_v1_md5"] == results["restored_v1_md5"] == results["pulled_v1_md5"] != results["data_v2_md5"]
