@@ -26,6 +26,8 @@ are one lifecycle (start, ready, stop, kill, clean-up), and every server the kit
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -255,6 +257,19 @@ class ManagedProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def die_with_parent() -> None:
+    """For a forked copy of this process (no exec): SIGKILL when the parent ends, however it ends.
+
+    Linux's parent-death signal, which fires when the *thread* that forked ends; right for a copy that
+    works briefly for the thread that made it. A server and its workers get the watchdog instead.
+    """
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(1)
 
 
 def launch(argv: Sequence[str], name: str, log_file: Path, *, env: dict[str, str] | None = None,

@@ -18,7 +18,6 @@ Taught in notebooks/07_monitoring.ipynb.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from lifecycle._proc import die_with_parent
 from lifecycle.errors import CommandError
 from lifecycle.monitoring import _evidently
 
@@ -178,7 +178,8 @@ class MonitoringDashboard:
         Rendering a snapshot is mostly Python (Evidently's plots). In a thread of the caller's process
         it holds the GIL that the caller's own Python needs (measured in lesson 07: a retrain's fit took
         1.3 s alone, 6.1 s beside such a thread, 1.5 s beside this process). The copy runs at ``nice``
-        10, so servers on the same cores keep their latency, and it dies with its parent. Only the copy
+        10, so servers on the same cores keep their latency, and it dies with its parent (or with the
+        thread that called this, if that ends first: the future then says the writer was killed). Only the copy
         touches the workspace until the returned future is done; ``future.result()`` gives the snapshots
         stored, or raises :class:`~lifecycle.errors.CommandError` with the copy's traceback.
 
@@ -192,7 +193,7 @@ class MonitoringDashboard:
             message, status = "", 1
             try:
                 os.close(read_end)
-                _die_with_parent()
+                die_with_parent()
                 os.nice(10)
                 # A kernel's streams go through its threads, which the copy does not have: it says nothing.
                 sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the copy's whole life
@@ -223,15 +224,6 @@ class MonitoringDashboard:
     def project_names(self) -> list[str]:
         """Names of the workspace's projects."""
         return [project.name for project in self.workspace.list_projects()]
-
-
-def _die_with_parent() -> None:
-    """Linux's parent-death signal: this process gets SIGKILL when its parent ends, however it ends."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent ended before the signal was asked for
-        os._exit(1)
 
 
 def start_ui(workspace: str | Path, port: int | None = None, host: str = "127.0.0.1", timeout: float = 60.0,

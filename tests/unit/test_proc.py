@@ -131,6 +131,28 @@ def test_a_parent_killed_with_sigkill_leaves_no_child_behind(tmp_path, when):
     process.stdin.close()
 
 
+def test_a_forked_copy_that_asked_to_die_with_its_parent_does_when_the_parent_is_killed():
+    """What lesson 07's dashboard writer does: the copy runs Python, no exec, and must not outlive the kernel."""
+    parent = textwrap.dedent("""
+        import os, time
+        from lifecycle._proc import die_with_parent
+        copy = os.fork()
+        if copy == 0:
+            die_with_parent()
+            time.sleep(600)
+            os._exit(0)
+        print(copy, flush=True)
+        time.sleep(600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    copy = int(process.stdout.readline())
+    assert _gone([copy], timeout=0.5) == [copy], "the copy ended before its parent"
+    process.kill()
+    process.wait()
+    process.stdout.close()
+    assert not _gone([copy]), "the forked copy outlived its parent"
+
+
 def _processes_naming(tmp_path: Path) -> list[int]:
     marker = str(tmp_path).encode()
     found = []
