@@ -12,8 +12,6 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from lifecycle.monitoring import CATEGORICAL_FEATURES, MONITORED_FEATURES, MonitoringDashboard, start_ui
@@ -23,22 +21,13 @@ PROJECT = "fraud · concept drift"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-
-def _rows(rows: int, shift: float, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({name: rng.normal(shift, 1, rows) for name in MONITORED_FEATURES})
-    for name in CATEGORICAL_FEATURES:
-        frame[name] = rng.integers(0, 3, rows).astype(float)
-    return frame.assign(score=rng.beta(0.5, 8, rows))
-
-
 @pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory):
+def dashboard_url(tmp_path_factory, monitored_rows):
     """Three weekly snapshots in a fresh workspace, and Evidently's UI over it (stopped with its group)."""
     workspace = tmp_path_factory.mktemp("monitoring")
     dashboard = MonitoringDashboard(workspace, MONITORED_FEATURES, CATEGORICAL_FEATURES)
-    reference = _rows(2_000, 0.0, 0)
-    weeks = [(_rows(1_000, 0.2 * week, week + 1), datetime(2026, 2, 8) + timedelta(days=7 * week),
+    reference = monitored_rows(2_000, 0.0, 0)
+    weeks = [(monitored_rows(1_000, 0.2 * week, week + 1), datetime(2026, 2, 8) + timedelta(days=7 * week),
               {"drift_share": week / 9, "estimated_precision": 0.85, "realised_precision": 0.85 - 0.1 * week,
                "reference_precision": 0.86}, ["none"]) for week in range(3)]
     assert dashboard.add_weeks(PROJECT, reference, weeks) == 3

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from lifecycle.errors import CommandError
@@ -14,25 +12,17 @@ from lifecycle.monitoring import CATEGORICAL_FEATURES, MONITORED_FEATURES, Monit
 pytestmark = pytest.mark.timeout(180)
 
 
-def _rows(rows: int, shift: float, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({name: rng.normal(shift, 1, rows) for name in MONITORED_FEATURES})
-    for name in CATEGORICAL_FEATURES:
-        frame[name] = rng.integers(0, 3, rows).astype(float)
-    return frame.assign(score=rng.beta(0.5, 8, rows))
-
-
-def _weeks(count: int) -> list[tuple]:
-    return [(_rows(300, 0.3 * week, week + 1), datetime(2026, 2, 8) + timedelta(days=7 * week),
+def _weeks(rows, count: int) -> list[tuple]:
+    return [(rows(300, 0.3 * week, week + 1), datetime(2026, 2, 8) + timedelta(days=7 * week),
              {"drift_share": week / 9, "estimated_precision": 0.8, "realised_precision": float("nan"),
               "reference_precision": 0.82}, ["none"]) for week in range(count)]
 
 
-def test_the_background_writer_stores_every_week_and_the_parent_sees_the_projects(tmp_path):
+def test_the_background_writer_stores_every_week_and_the_parent_sees_the_projects(tmp_path, monitored_rows):
     dashboard = MonitoringDashboard(tmp_path / "monitoring", MONITORED_FEATURES, CATEGORICAL_FEATURES)
     dashboard.reset(["a", "b"])
-    writing = dashboard.add_weeks_in_background({"a": (_rows(500, 0, 0), _weeks(2)),
-                                                 "b": (_rows(500, 0, 9), _weeks(1))})
+    writing = dashboard.add_weeks_in_background({"a": (monitored_rows(500, 0, 0), _weeks(monitored_rows, 2)),
+                                                 "b": (monitored_rows(500, 0, 9), _weeks(monitored_rows, 1))})
     assert writing.result(timeout=150) == 3
     assert sorted(dashboard.project_names()) == ["a", "b"]
     workspace = dashboard.workspace
@@ -40,9 +30,9 @@ def test_the_background_writer_stores_every_week_and_the_parent_sees_the_project
     assert snapshots == {"a": 2, "b": 1}
 
 
-def test_a_failure_in_the_writer_reaches_the_parent_with_its_traceback(tmp_path):
+def test_a_failure_in_the_writer_reaches_the_parent_with_its_traceback(tmp_path, monitored_rows):
     dashboard = MonitoringDashboard(tmp_path / "monitoring", MONITORED_FEATURES, CATEGORICAL_FEATURES)
-    broken = _rows(500, 0, 0).drop(columns=[MONITORED_FEATURES[0]])
-    writing = dashboard.add_weeks_in_background({"a": (broken, _weeks(1))})
+    broken = monitored_rows(500, 0, 0).drop(columns=[MONITORED_FEATURES[0]])
+    writing = dashboard.add_weeks_in_background({"a": (broken, _weeks(monitored_rows, 1))})
     with pytest.raises(CommandError, match=f"(?s)snapshots failed.*KeyError.*{MONITORED_FEATURES[0]}"):
         writing.result(timeout=150)
