@@ -222,8 +222,8 @@ class MonitoringDashboard:
         return future
 
     def project_names(self) -> list[str]:
-        """Names of the workspace's projects."""
-        return [project.name for project in self.workspace.list_projects()]
+        """Names of the workspace's projects, sorted (the workspace lists them in no fixed order)."""
+        return sorted(project.name for project in self.workspace.list_projects())
 
 
 def start_ui(workspace: str | Path, port: int | None = None, host: str = "127.0.0.1", timeout: float = 60.0,
