@@ -5,9 +5,11 @@ Modules: :mod:`~lifecycle.monitoring.drift` (drift statistics per column, with c
 categories; :class:`DriftMonitor`, one check of one window), :mod:`~lifecycle.monitoring.cbpe`
 (estimated precision from calibrated scores), :mod:`~lifecycle.monitoring.policy` (when to retrain or
 alert, each a test with a stated error rate), :mod:`~lifecycle.monitoring.schedule` (the weekly checks
-over a period), :mod:`~lifecycle.monitoring.dashboard` (snapshots in an Evidently workspace, its
-panels, its UI), :mod:`~lifecycle.monitoring.retraining` (scoring windows, retraining on the labels
-that have arrived, the ``lifecycle monitor`` command). Evidently's internals live in
+over a period), :mod:`~lifecycle.monitoring.period` (a period scored once, monitored under any label
+delay), :mod:`~lifecycle.monitoring.false_alarms` (the policy's false-alarm rate on quiet periods),
+:mod:`~lifecycle.monitoring.dashboard` (snapshots in an Evidently workspace, its panels, its UI),
+:mod:`~lifecycle.monitoring.retraining` (scoring windows, retraining on the labels that have arrived, the
+``lifecycle monitor`` command). Evidently's internals live in
 ``_evidently`` only.
 
 Taught in notebooks/07_monitoring.ipynb.
@@ -25,8 +27,8 @@ _EXPORTS = {
     **{name: "lifecycle.monitoring.cbpe" for name in (
         "CBPE", "NotFittedError", "expected_confusion", "weekly_expected_confusion")},
     **{name: "lifecycle.monitoring.period" for name in (
-        "Reference", "ScoredPeriod", "score_period", "score_periods", "monitor_period", "resampled_false_alarms",
-        "retraining_rows")},
+        "Reference", "ScoredPeriod", "score_period", "score_periods", "monitor_period", "retraining_rows")},
+    "resampled_false_alarms": "lifecycle.monitoring.false_alarms",
     **{name: "lifecycle.monitoring.policy" for name in ("ACTIONS", "KINDS", "Policy", "WeekDecision", "decide")},
     **{name: "lifecycle.monitoring.schedule" for name in (
         "week_of", "check_days", "weekly_drift", "weekly_performance", "run_schedule", "first_week",

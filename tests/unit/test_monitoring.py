@@ -257,7 +257,7 @@ def quarter():
 
 @pytest.mark.slow
 def test_a_quarter_quiet_then_concept_drift_sudden_or_gradual(quarter):
-    from lifecycle.monitoring.period import monitor_period, resampled_false_alarms
+    from lifecycle.monitoring import monitor_period, resampled_false_alarms
 
     reference, scored = quarter["reference"], quarter["scored"]
     checks = {name: monitor_period(period, reference, seed=SEED)[0] for name, period in scored.items()}

@@ -239,6 +239,26 @@ def test_the_lessons_worlds_cost_nothing_and_equal_a_fresh_scoring(monitored):
     pd.testing.assert_frame_equal(one["table"], other["table"])
 
 
+def test_a_new_drift_scores_only_its_own_days_and_equals_its_period_scored_whole(monitored):
+    from lifecycle.monitoring import score_period
+
+    state = state_of(monitored)
+    shared = state.shared  # the lesson's quiet days, taken from its scored worlds: nothing re-scored
+    assert len(shared.transactions) == int(state.period(DriftSetting("baseline")).rows_before(state.drift_start).sum())
+    drift = DriftSetting("data_drift", inflation_pct=70, ramp_days=7)
+    got = state.period(drift)
+    assert state.shared is shared
+    transactions = generate_period(monitored.rows, SEED, "data_drift", monitored.start, 7 * monitored.weeks,
+                                   monitored.drift_day, **drift.strength())
+    whole = score_period(monitored.model, monitored.reference, transactions, monitored.january, monitored.start,
+                         monitored.weeks)
+    pd.testing.assert_frame_equal(got.transactions, whole.transactions)
+    pd.testing.assert_frame_equal(got.features, whole.features)
+    np.testing.assert_array_equal(got.scores, whole.scores)
+    np.testing.assert_array_equal(got.week, whole.week)
+    pd.testing.assert_frame_equal(got.drift, whole.drift)
+
+
 def monitored_labels():
     from lifecycle.course.playgrounds.monitoring import LABELS
 

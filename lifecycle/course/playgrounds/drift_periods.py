@@ -2,8 +2,9 @@
 
 :class:`DriftSetting` is one drift in the playground's units (what changes, how strongly, sudden or
 gradual); :class:`DriftWorlds` generates and scores the period under a drift on first use
-(:func:`~lifecycle.data.generate_period`, then :func:`~lifecycle.monitoring.score_periods`: features, the
-model's scores, the weekly drift tests) and keeps it, so coming back to a drift is instant;
+(:func:`~lifecycle.data.generate_period`, then :func:`~lifecycle.monitoring.period.score_with_shared`: features,
+the model's scores, the weekly drift tests of the days after the drift began; the quiet days before it
+are the same in every world and scored once) and keeps it, so coming back to a drift is instant;
 :func:`drift_worlds` starts it with lesson 07's own scored worlds. The cheap part, the label delay and the
 policy, is :func:`~lifecycle.course.playgrounds.monitoring.evaluate_drift`'s.
 
@@ -85,6 +86,7 @@ class DriftWorlds:
         start: the period's first day; weeks: its weekly checks; drift_day: the day (0-based) the drift starts.
         rows: transactions over the whole period; seed: the data's and the labels' seed.
         periods: drift setting → :class:`~lifecycle.monitoring.ScoredPeriod` scored so far.
+        shared: the quiet days before the drift, scored once (:class:`~lifecycle.monitoring.period.SharedDays`).
     """
 
     model: Any
@@ -96,6 +98,7 @@ class DriftWorlds:
     rows: int
     seed: int = 42
     periods: dict[DriftSetting, Any] = field(default_factory=dict)
+    shared: Any = None
 
     @property
     def drift_start(self) -> pd.Timestamp:
@@ -108,14 +111,17 @@ class DriftWorlds:
     def period(self, drift: DriftSetting) -> Any:
         """The drift's scored period: generated and scored on first use (about a second), then kept."""
         from lifecycle.data import generate_period
-        from lifecycle.monitoring import score_periods
+        from lifecycle.monitoring.period import SharedDays, score_with_shared
 
         key = drift.key()
         if key not in self.periods:
             transactions = generate_period(self.rows, self.seed, key.scenario, self.start, 7 * self.weeks,
                                            self.drift_day, **key.strength())
-            self.periods[key] = score_periods(self.model, self.reference, {"world": transactions}, self.history,
-                                              self.start, self.weeks, self.drift_start, seed=0)["world"]
+            if self.shared is None:
+                self.shared = SharedDays.score(self.model, self.reference, transactions, self.history, self.start,
+                                               self.drift_start)
+            self.periods[key] = score_with_shared(self.model, self.reference, self.shared, transactions,
+                                                  self.history, self.start, self.weeks)
         return self.periods[key]
 
 
@@ -134,4 +140,8 @@ def drift_worlds(model: Any, reference: Any, history: pd.DataFrame, start: str |
             raise ConfigError(f"scored world {name!r} has no (scenario, strength) in worlds; give worlds="
                               f"{{{name!r}: (scenario, strength), ...}} as lesson 07 defines them")
         state.periods[DriftSetting.of_world(*worlds[name])] = period
+        if state.shared is None:
+            from lifecycle.monitoring.period import SharedDays
+
+            state.shared = SharedDays.of_period(period, state.history, state.drift_start)
     return state
