@@ -32,6 +32,8 @@ class CrashTest:
     workers: int
     answered: int  # requests answered 200
     cut_off: int  # requests the kill left without an answer
+    outstanding_at_kill: int  # requests sent and not yet answered when the kill was sent (cut off, or answered
+    # before it landed and read after it: those must be in the log too)
     rows_in_log: int
     unlogged: list[str] = field(default_factory=list)  # answered 200 but not in the log: the promise is []
     other_statuses: dict[str, int] = field(default_factory=dict)
@@ -82,7 +84,8 @@ def crash_test(settings: Any = None, log_path: str | Path | None = None, seconds
     templates = request_bodies(generate_transactions(2_000, seed, start="2026-02-01", days=14))
     server = start_server("rest", model_uri=model_uri, settings=settings, workers=workers, prediction_log=path)
     try:
-        statuses = _load_until_killed(f"{server.url}/predict", templates, concurrency, seconds, server.kill)
+        statuses, outstanding = _load_until_killed(f"{server.url}/predict", templates, concurrency, seconds,
+                                                   server.kill)
     finally:
         server.kill()
     answered = {tid for tid, status in statuses.items() if status == 200}
@@ -90,17 +93,19 @@ def crash_test(settings: Any = None, log_path: str | Path | None = None, seconds
     logged = log.transaction_ids()
     others = Counter(str(status) for status in statuses.values() if status not in (0, 200))
     return CrashTest(seconds=seconds, concurrency=concurrency, workers=workers, answered=len(answered),
-                     cut_off=sum(status == 0 for status in statuses.values()), rows_in_log=len(logged),
+                     cut_off=sum(status == 0 for status in statuses.values()), outstanding_at_kill=outstanding,
+                     rows_in_log=len(logged),
                      unlogged=sorted(answered - logged), other_statuses=dict(others))
 
 
 def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: int, seconds: float,
-                       kill: Any) -> dict[str, int]:
+                       kill: Any) -> tuple[dict[str, int], int]:
     """Keep ``concurrency`` requests in flight, each a new transaction id, until ``kill()`` has ended the
-    server ``seconds`` in; returns each id's status (0: no answer)."""
+    server ``seconds`` in; returns each id's status (0: no answer) and how many were unanswered at the kill."""
     import aiohttp
 
     statuses: dict[str, int] = {}
+    outstanding: list[int] = []
     stopping = threading.Event()  # no new request once the kill is on its way: only those in flight are cut off
 
     async def main() -> None:
@@ -126,12 +131,13 @@ def _load_until_killed(url: str, templates: list[dict[str, Any]], concurrency: i
                 stopping.set()
                 # In the loop's own thread: no answer in flight is read, and no request sent, until the server
                 # is dead (from a thread, a slow start let the requests in flight finish first: none cut off).
+                outstanding.append(sum(status == 0 for status in statuses.values()))
                 kill()
 
             await asyncio.gather(killer(), *(worker() for _ in range(concurrency)))
 
     run_in_fresh_loop(main, "crash-test-load")
-    return statuses
+    return statuses, outstanding[0]
 
 
 def send_tracked(url: str, bodies: list[dict[str, Any]], concurrency: int = 8) -> dict[int, tuple[int, dict]]:

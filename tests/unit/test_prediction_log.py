@@ -235,8 +235,11 @@ def test_sigkill_under_concurrent_load_leaves_every_answer_in_the_log(tmp_path, 
 
     result = crash_test(champion_settings, tmp_path / "predictions.sqlite", seconds=2.0, concurrency=32,
                         workers=workers)
-    assert result.answered > 100, result  # the load ran, and the kill came in the middle of it
-    assert result.cut_off > 0, result
+    assert result.answered > 100, result  # the load ran
+    # ... and the kill came in the middle of it: every worker had a request outstanding. How many of those the
+    # servers had answered before SIGKILL landed is timing (with 2 workers sometimes all 32: their answers wait in
+    # the client's buffers and are read after the kill, as 200s the log must hold), so cut_off is not asserted.
+    assert result.outstanding_at_kill == result.concurrency, result
     assert result.unlogged == [], f"answered but not in the log: {result.unlogged[:5]}"
     assert PredictionLog(tmp_path / "predictions.sqlite").count() >= result.answered
 
