@@ -24,14 +24,24 @@ from pathlib import Path
 def start_group(argv: list[str], env: dict[str, str], log_file: Path, cwd: Path) -> int:
     """Start ``argv`` in a new process group, its output appended to ``log_file``.
 
+    SIGINT is the group's default action even when this process ignores it (as a shell's background job
+    does, ``make services &`` or ``nohup``): :func:`stop_group` stops the Prefect worker with SIGINT, and
+    a Python child that inherits SIGINT ignored installs no KeyboardInterrupt handler.
+
     Returns:
         The process id, which is also the group's id.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     with open(log_file, "ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=cwd, env=env, start_new_session=True)
+                                   cwd=cwd, env=env, start_new_session=True,
+                                   preexec_fn=_default_sigint if ignored else None)
     return process.pid
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def group_members(group: int) -> list[int]:

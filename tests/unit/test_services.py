@@ -118,14 +118,22 @@ def test_a_process_group_is_stopped_whole(tmp_path):
     assert group_members(group) == []
 
 
-def test_a_process_that_ignores_sigterm_is_stopped_with_sigint(tmp_path):
-    # Like the Prefect worker: it ignores its first SIGTERM; SIGINT ends it well before the grace period.
-    marker = tmp_path / "ready"
-    group = _python(tmp_path, f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                              f"pathlib.Path({str(marker)!r}).touch(); time.sleep(60)")
-    _wait_for(marker.exists)
-    seconds = stop_group(group, first=signal.SIGINT, grace=30)
-    assert group_members(group) == [] and seconds < 10
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True], ids=["foreground", "background-job"])
+def test_a_process_that_ignores_sigterm_is_stopped_with_sigint(tmp_path, parent_ignores_sigint):
+    # Like the Prefect worker: it ignores its first SIGTERM; SIGINT ends it (its handler runs: not the SIGKILL
+    # after the grace period). Also when the starting process ignores SIGINT, as a shell's background job does.
+    ready, interrupted = tmp_path / "ready", tmp_path / "interrupted"
+    code = (f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            f"pathlib.Path({str(ready)!r}).touch()\n"
+            f"try:\n    time.sleep(600)\nexcept KeyboardInterrupt:\n    pathlib.Path({str(interrupted)!r}).touch()")
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN if parent_ignores_sigint else signal.default_int_handler)
+    try:
+        group = _python(tmp_path, code)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    _wait_for(ready.exists)
+    stop_group(group, first=signal.SIGINT, grace=30)
+    assert group_members(group) == [] and interrupted.exists()
 
 
 @pytest.fixture(scope="module")
