@@ -36,12 +36,13 @@ run: setup
 lint: setup
 	$(BIN)/ruff check lifecycle tests benchmarks notebooks exercises
 
-# nbval executes every notebook; only cells tagged nbval-check-output are compared.
-NBVAL := --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with tests/notebooks/sanitize.cfg
-
-# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-x"; the 15 slowest tests are listed at the end
+# nbval executes every notebook; only cells tagged nbval-check-output are compared (tests/run_in_halves.py
+# passes its options: --nbval-lax, a 300 s cell timeout, tests/notebooks/sanitize.cfg).
+# make test runs the suite in two halves side by side, one per core (tests/run_in_halves.py): the notebooks
+# half reports live, the library half when it ends (also in build/test-library.log); each lists its 10 slowest.
+# PYTEST_ARGS adds options to both, e.g. make test PYTEST_ARGS="-x"
 test: lint
-	$(BIN)/pytest tests notebooks exercises $(NBVAL) --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python tests/run_in_halves.py $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/pytest tests/unit -m "not slow" -q -p no:nbval $(PYTEST_ARGS)
